@@ -114,3 +114,17 @@ def check_compatible(file_metadata: dict[bytes, bytes] | None, name: str, where:
             f"{where}: {name} schema version {found_version} has a major version this reader does not know"
             f" (reader knows {version(name)})"
         )
+
+
+def tokenizer_fingerprint(vocab: dict[str, int]) -> str:
+    """A hash of a WordPiece vocabulary (token -> id): equal vocabularies give equal fingerprints.
+
+    Written into every segments/instances file so that a trainer refuses shards tokenized with a
+    vocabulary other than its own.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    for token, token_id in sorted(vocab.items(), key=lambda item: item[1]):
+        digest.update(f"{token_id}\t{token}\n".encode("utf-8"))
+    return "sha256:" + digest.hexdigest()[:32]
