@@ -1,0 +1,130 @@
+"""Link resolution: raw out-links (titles or PMIDs) -> edges between documents of the corpus.
+
+Redirect chains are resolved first on the (small) redirect table with bounded hops, each hop one
+``CoGroupByKey``; the links are then joined once against the index of document titles plus resolved
+redirect titles. Self-links and duplicates are dropped; dangling links, broken and cyclic redirect
+chains are counted, not kept.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from pipeline.records import counter
+
+DIRECT, VIA_REDIRECT = "doc", "redirect"
+
+
+class _FollowRedirectHop(beam.DoFn):
+    """One hop: each pending chain (origin, visited) at key ``target`` is resolved, advanced or dropped."""
+
+    def __init__(self, last_hop: bool):
+        self._last_hop = last_hop
+
+    def setup(self):
+        self._resolved = counter("links.redirects_resolved")
+        self._dangling = counter("links.redirects_dangling")
+        self._cycles = counter("links.redirect_cycles")
+        self._too_long = counter("links.redirect_chains_too_long")
+
+    def process(self, element):
+        target, grouped = element
+        doc_ids = sorted(grouped["docs"])
+        next_targets = sorted(grouped["redirects"])
+        for origin, visited in grouped["pending"]:
+            if doc_ids:
+                self._resolved.inc()
+                yield beam.pvalue.TaggedOutput("resolved", (origin, doc_ids[0]))
+            elif not next_targets:
+                self._dangling.inc()
+            elif next_targets[0] in visited:
+                self._cycles.inc()
+            elif self._last_hop:
+                self._too_long.inc()
+            else:
+                yield next_targets[0], (origin, visited + (next_targets[0],))
+
+
+class ResolveRedirects(beam.PTransform):
+    """(redirects, doc_titles) -> (redirect title, doc_id) for every chain that ends at a document."""
+
+    def __init__(self, max_hops: int):
+        super().__init__()
+        self._max_hops = max(1, max_hops)
+
+    def expand(self, inputs):
+        redirects, doc_titles = inputs
+        redirect_table = redirects | "KeyRedirects" >> beam.Map(lambda r: (r["title"], r["target"]))
+        pending = redirects | "StartChains" >> beam.Map(lambda r: (r["target"], (r["title"], (r["title"], r["target"]))))
+        resolved = []
+        for hop in range(self._max_hops):
+            outputs = (
+                {"pending": pending, "docs": doc_titles, "redirects": redirect_table}
+                | f"JoinHop{hop}" >> beam.CoGroupByKey()
+                | f"FollowHop{hop}" >> beam.ParDo(_FollowRedirectHop(hop == self._max_hops - 1)).with_outputs(
+                    "resolved", main="pending"
+                )
+            )
+            resolved.append(outputs.resolved)
+            pending = outputs.pending
+        return resolved | "AllResolved" >> beam.Flatten()
+
+
+class _JoinLinks(beam.DoFn):
+    def __init__(self, link_type: str):
+        self._link_type = link_type
+
+    def setup(self):
+        self._direct = counter(f"links.{self._link_type}.resolved_direct")
+        self._via_redirect = counter(f"links.{self._link_type}.resolved_via_redirect")
+        self._dangling = counter(f"links.{self._link_type}.dangling")
+        self._self_links = counter(f"links.{self._link_type}.self_links")
+
+    def process(self, element):
+        _, grouped = element
+        targets = sorted(grouped["index"])  # (kind, doc_id); "doc" sorts before "redirect"
+        sources = grouped["links"]
+        if not targets:
+            for _ in sources:
+                self._dangling.inc()
+            return
+        kind, dst = targets[0]
+        for src in sources:
+            if src == dst:
+                self._self_links.inc()
+                continue
+            (self._direct if kind == DIRECT else self._via_redirect).inc()
+            yield src, dst
+
+
+class ResolveLinks(beam.PTransform):
+    """documents (+ redirects) -> edge rows of ``link_type``.
+
+    Documents are keyed by title for hyperlinks and by doc_id for citations (out-links are PMIDs).
+    """
+
+    def __init__(self, link_type: str, max_redirect_hops: int = 3):
+        super().__init__()
+        self._link_type = link_type
+        self._max_redirect_hops = max_redirect_hops
+
+    def expand(self, inputs):
+        documents = inputs["documents"]
+        redirects = inputs.get("redirects")
+        link_type = self._link_type
+        key_field = "title" if link_type == "hyperlink" else "doc_id"
+        doc_titles = documents | "KeyByTarget" >> beam.Map(lambda d: (d[key_field], d["doc_id"]))
+        index = [doc_titles | "DirectIndex" >> beam.Map(lambda kv: (kv[0], (DIRECT, kv[1])))]
+        if redirects is not None:
+            resolved = (redirects, doc_titles) | "ResolveRedirects" >> ResolveRedirects(self._max_redirect_hops)
+            index.append(resolved | "RedirectIndex" >> beam.Map(lambda kv: (kv[0], (VIA_REDIRECT, kv[1]))))
+        links = documents | "ExplodeOutlinks" >> beam.FlatMap(
+            lambda d: ((target, d["doc_id"]) for target in d["outlinks"])
+        )
+        return (
+            {"index": index | "Index" >> beam.Flatten(), "links": links}
+            | "JoinLinks" >> beam.CoGroupByKey()
+            | "Resolve" >> beam.ParDo(_JoinLinks(link_type))
+            | "Dedup" >> beam.Distinct()
+            | "ToEdgeRows" >> beam.Map(lambda pair: {"src": pair[0], "dst": pair[1], "link_type": link_type, "score": None})
+        )

@@ -1,0 +1,275 @@
+"""``linkbert pipeline``: dump files -> documents, edges, tokenizer, segments, instances, manifest.
+
+Reads top to bottom as the data flow in DESIGN.md. Options are parsed once, here; every stage is a
+PTransform from its own module. Runs on the DirectRunner by default; any Beam runner option
+(``--runner DataflowRunner --project ...``) passes through.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+import schemas
+from pipeline.links import ResolveLinks
+from pipeline.pairing import RELATION_NAMES, MakeInstances
+from pipeline.records import METRICS_NAMESPACE
+from pipeline.segment import Segment
+from pipeline.shards import WriteParquetShards, instance_stats
+from pipeline.tokenizer import BuildTokenizer
+
+SOURCES = ("wikipedia", "pubmed", "pmc", "pubmed,pmc")
+DEFAULT_LINKS = {"wikipedia": "hyperlink", "pubmed": "citation", "pmc": "citation", "pubmed,pmc": "citation"}
+LINK_TYPES = ("hyperlink", "citation")
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "pipeline",
+        help="build documents, edges, segments and pretraining instances (Apache Beam)",
+        description=__doc__.splitlines()[0] + " Unrecognised options are passed to Beam.",
+    )
+    add_arguments(parser)
+    parser.set_defaults(func=run_from_args)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", required=True, choices=SOURCES, help="input format")
+    parser.add_argument("--input", required=True, help="input files: a glob or comma-separated globs (gs:// works)")
+    parser.add_argument("--output", required=True, help="output directory (gs:// works)")
+    parser.add_argument("--links", choices=LINK_TYPES, help="edge source (default: hyperlink for wikipedia, citation for pubmed/pmc)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    group = parser.add_argument_group("tokenizer")
+    group.add_argument("--tokenizer", help="local tokenizer directory or vocab.txt; default: train WordPiece on the corpus")
+    group.add_argument("--vocab-size", type=int, default=30522, help="WordPiece vocabulary size when training (default 30522)")
+    group.add_argument("--no-lowercase", dest="lowercase", action="store_false", help="keep case (default: lower-case)")
+    group.add_argument("--tokenizer-sample-docs", type=int, default=20000, help="documents sampled to train the tokenizer")
+    group = parser.add_argument_group("instances")
+    group.add_argument("--segment-tokens", type=int, default=256, help="maximum tokens per segment (default 256)")
+    group.add_argument("--max-seq-len", type=int, default=512, help="maximum tokens per instance (default 512)")
+    group.add_argument("--dupe-factor", type=int, default=1, help="pairing rounds with different seeds (default 1)")
+    group.add_argument("--heldout-fraction", type=float, default=0.01, help="fraction of documents held out (default 0.01)")
+    group.add_argument("--no-diversity", dest="diversity", action="store_false",
+                       help="draw linked targets uniformly instead of proportional to 1/in-degree")
+    group.add_argument("--max-redirect-hops", type=int, default=3, help="redirect chain length followed (default 3)")
+    group = parser.add_argument_group("shards")
+    group.add_argument("--rows-per-shard", type=int, default=50000, help="instance rows per shard when --num-shards is not given")
+    group.add_argument("--num-shards", type=int, help="number of training shards (default: from --rows-per-shard)")
+    group = parser.add_argument_group("wikipedia")
+    group.add_argument("--namespaces", default="0", help="comma-separated namespace ids kept (default 0)")
+    group.add_argument("--keep-disambiguation", action="store_true", help="keep disambiguation pages (default: drop)")
+    group = parser.add_argument_group("pubmed / pmc")
+    group.add_argument("--min-abstract-words", type=int, default=128,
+                       help="drop PubMed abstracts shorter than this (PubMedBERT's 128; 0 keeps all)")
+    group.add_argument("--pmc-body", action="store_true", help="include PMC body paragraphs, not only title and abstract")
+
+
+def read_documents(pipeline: beam.Pipeline, config: argparse.Namespace) -> dict:
+    """The source stage: {"documents", "errors"} and, for Wikipedia, {"redirects"}."""
+    if config.source == "wikipedia":
+        from pipeline.sources.wikipedia import ReadWikipedia
+
+        namespaces = tuple(int(value) for value in config.namespaces.split(",") if value.strip())
+        return pipeline | "ReadWikipedia" >> ReadWikipedia(
+            config.input, namespaces=namespaces, keep_disambiguation=config.keep_disambiguation
+        )
+    patterns = [pattern for pattern in config.input.split(",") if pattern.strip()]
+    pmc_patterns = [p for p in patterns if "nxml" in p] if config.source == "pubmed,pmc" else []
+    pubmed_patterns = [p for p in patterns if p not in pmc_patterns]
+    outputs = []
+    if config.source in ("pubmed", "pubmed,pmc") and pubmed_patterns:
+        from pipeline.sources.pubmed import ReadPubmed
+
+        outputs.append(pipeline | "ReadPubmed" >> ReadPubmed(",".join(pubmed_patterns), min_abstract_words=config.min_abstract_words))
+    if config.source == "pmc" or pmc_patterns:
+        from pipeline.sources.pmc import ReadPmc
+
+        pmc_input = config.input if config.source == "pmc" else ",".join(pmc_patterns)
+        outputs.append(pipeline | "ReadPmc" >> ReadPmc(pmc_input, include_body=config.pmc_body))
+    if len(outputs) == 1:
+        return outputs[0]
+    from pipeline.sources.pubmed import MergeDocuments
+
+    return {
+        "documents": tuple(output["documents"] for output in outputs) | "MergePubmedPmc" >> MergeDocuments(),
+        "errors": tuple(output["errors"] for output in outputs) | "SourceErrors" >> beam.Flatten(),
+    }
+
+
+def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: dict | None = None) -> None:
+    """Add every stage to ``pipeline``; ``source`` replaces the source stage (tests feed documents directly)."""
+    output = config.output
+    link_type = config.links or DEFAULT_LINKS[config.source]
+    seed = config.seed
+
+    source = source if source is not None else read_documents(pipeline, config)
+    documents = source["documents"]
+
+    tokenizer = documents | "Tokenizer" >> BuildTokenizer(
+        FileSystems.join(output, "tokenizer"), seed, config.vocab_size, config.lowercase,
+        config.tokenizer_sample_docs, local_path=config.tokenizer,
+    )
+    edges = {"documents": documents, "redirects": source.get("redirects")} | "Links" >> ResolveLinks(
+        link_type, config.max_redirect_hops
+    )
+    segmented = documents | "Segment" >> Segment(tokenizer, config.segment_tokens)
+    paired = {"segments": segmented["segments"], "edges": edges, "tokenizer": tokenizer} | "Pair" >> MakeInstances(
+        seed, config.dupe_factor, config.diversity, config.max_seq_len, config.heldout_fraction
+    )
+
+    def strip_split(instance):
+        return {key: value for key, value in instance.items() if key != "split"}
+
+    by_split = paired["instances"] | "SplitHeldout" >> beam.Partition(lambda row, _: int(row["split"] == "heldout"), 2)
+    table_stats = [
+        documents | "WriteDocuments" >> WriteParquetShards(
+            FileSystems.join(output, "documents"), "documents", "part", lambda d: d["doc_id"], seed,
+            rows_per_shard=100000),
+        edges | "WriteEdges" >> WriteParquetShards(
+            FileSystems.join(output, "edges"), "edges", "part", lambda e: (e["src"], e["dst"], e["link_type"]), seed,
+            rows_per_shard=2000000),
+        segmented["segments"] | "WriteSegments" >> WriteParquetShards(
+            FileSystems.join(output, "segments"), "segments", "part", lambda s: (s["doc_id"], s["seg_idx"]), seed,
+            rows_per_shard=200000, tokenizer=tokenizer),
+    ]
+    instance_key = lambda row: (row["round"], row["doc_a"], row["seg_a"])  # noqa: E731
+    for split, rows in zip(("train", "heldout"), by_split):
+        table_stats.append(
+            rows
+            | f"Strip{split.title()}" >> beam.Map(strip_split)
+            | f"Write{split.title()}" >> WriteParquetShards(
+                FileSystems.join(output, "instances"), "instances", split, instance_key, seed,
+                rows_per_shard=config.rows_per_shard, num_shards=config.num_shards if split == "train" else None,
+                tokenizer=tokenizer, stats_fn=instance_stats)
+        )
+
+    errors = (source["errors"], segmented["errors"]) | "AllErrors" >> beam.Flatten()
+    _ = (
+        errors
+        | "ErrorsToJson" >> beam.Map(lambda record: json.dumps(record, ensure_ascii=False, sort_keys=True))
+        | "WriteErrors" >> beam.io.WriteToText(FileSystems.join(output, "errors", "errors"), file_name_suffix=".jsonl")
+    )
+
+    options_record = {key: value for key, value in vars(config).items() if key not in ("func", "beam_args")}
+    options_record["links"] = link_type
+    _ = (
+        table_stats
+        | "AllStats" >> beam.Flatten()
+        | "CollectStats" >> beam.combiners.ToList()
+        | "WriteManifest" >> beam.Map(
+            write_manifest, output, options_record,
+            beam.pvalue.AsSingleton(tokenizer), beam.pvalue.AsSingleton(paired["relation_probabilities"]),
+        )
+    )
+
+
+def write_manifest(stats: list[dict], output: str, options: dict, tokenizer: dict, probabilities: dict) -> str:
+    """manifest.json: versions, tokenizer, options, per-table and per-shard counts, realised relation mix."""
+    tables: dict[str, dict] = {}
+    for entry in sorted(stats, key=lambda item: (item["table"], item["file"])):
+        table = tables.setdefault(entry["table"], {"rows": 0, "files": []})
+        table["rows"] += entry["rows"]
+        table["files"].append({key: value for key, value in entry.items() if key != "table"})
+    splits = {}
+    for entry in tables.get("instances", {}).get("files", []):
+        split = splits.setdefault(entry["split"], {"rows": 0, "tokens": 0, "relations": {}, "link_types": {}})
+        split["rows"] += entry["rows"]
+        split["tokens"] += entry.get("tokens", 0)
+        for relation, count in entry.get("relations", {}).items():
+            name = RELATION_NAMES[int(relation)]
+            split["relations"][name] = split["relations"].get(name, 0) + count
+        for link_type, count in entry.get("link_types", {}).items():
+            split["link_types"][link_type] = split["link_types"].get(link_type, 0) + count
+    for split in splits.values():
+        split["relation_mix"] = {name: round(count / split["rows"], 4) for name, count in split["relations"].items()} if split["rows"] else {}
+    manifest = {
+        "schema_version": {name: schemas.version(name) for name in schemas.TABLES},
+        "tokenizer": {"fingerprint": tokenizer["fingerprint"], "vocab_size": tokenizer["vocab_size"],
+                      "lowercase": tokenizer["lowercase"], "path": "tokenizer"},
+        "options": options,
+        "relation_ids": {name: relation for relation, name in RELATION_NAMES.items()},
+        "relation_probabilities": {klass: [round(p, 6) for p in values] for klass, values in sorted(probabilities.items())},
+        "splits": splits,
+        "tables": tables,
+    }
+    path = FileSystems.join(output, "manifest.json")
+    with FileSystems.create(path) as handle:
+        handle.write(json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
+    return path
+
+
+def collect_counters(result) -> dict[str, int]:
+    counters: dict[str, int] = {}
+    for item in result.metrics().query()["counters"]:
+        if item.key.metric.namespace != METRICS_NAMESPACE:
+            continue
+        value = item.committed if item.committed is not None else item.attempted
+        counters[item.key.metric.name] = counters.get(item.key.metric.name, 0) + int(value or 0)
+    return counters
+
+
+def _source_reconciliation(source: str, counters: dict[str, int]) -> tuple[bool, list[str]]:
+    module = {"wikipedia": "pipeline.sources.wikipedia"}.get(source, "pipeline.sources.pubmed")
+    import importlib
+
+    reconcile = getattr(importlib.import_module(module), "reconcile", None)
+    return reconcile(counters) if reconcile else (True, [])
+
+
+def parse_config(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """``linkbert pipeline`` arguments -> (config, Beam arguments); for callers other than the CLI."""
+    parser = argparse.ArgumentParser(prog="linkbert pipeline")
+    add_arguments(parser)
+    return parser.parse_known_args(argv)
+
+
+def run(config: argparse.Namespace, beam_args: list[str] | None = None, source_fn=None) -> dict:
+    """Run the pipeline to completion; returns the manifest (with the run's counters added).
+
+    ``source_fn(pipeline) -> dict`` replaces the source stage (tests build documents in memory).
+    """
+    options = PipelineOptions(beam_args or [])
+    started = time.time()
+    pipeline = beam.Pipeline(options=options)
+    build_pipeline(pipeline, config, source_fn(pipeline) if source_fn else None)
+    result = pipeline.run()
+    result.wait_until_finish()
+    counters = collect_counters(result)
+    balanced, summary = _source_reconciliation(config.source, counters)
+    manifest_path = FileSystems.join(config.output, "manifest.json")
+    with FileSystems.open(manifest_path) as handle:
+        manifest = json.loads(handle.read().decode("utf-8"))
+    manifest["counters"] = dict(sorted(counters.items()))
+    manifest["source_reconciled"] = balanced
+    manifest["wall_seconds"] = round(time.time() - started, 1)
+    with FileSystems.create(manifest_path) as handle:
+        handle.write(json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
+    print_summary(config, manifest, summary)
+    return manifest
+
+
+def print_summary(config, manifest: dict, source_lines: list[str]) -> None:
+    print(f"pipeline: {config.source} -> {config.output} in {manifest['wall_seconds']}s")
+    for line in source_lines:
+        print(f"  {line}")
+    tables = manifest["tables"]
+    for name in schemas.TABLES:
+        if name in tables:
+            print(f"  {name}: {tables[name]['rows']} rows in {len(tables[name]['files'])} file(s)")
+    for split, info in sorted(manifest["splits"].items()):
+        mix = " ".join(f"{name}={share:.3f}" for name, share in sorted(info["relation_mix"].items()))
+        print(f"  instances[{split}]: {info['rows']} rows, {info['tokens']} tokens, {mix}")
+    if not manifest["source_reconciled"]:
+        print("  WARNING: source counters do not reconcile (see above)", file=sys.stderr)
+    print(f"  manifest: {FileSystems.join(config.output, 'manifest.json')}")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    run(args, getattr(args, "beam_args", []))
+    return 0

@@ -1,0 +1,154 @@
+"""Globally shuffled Parquet shards balanced to ±1 row, validated against the table's schema.
+
+Rows are ordered by a stable hash of their key (a seeded random permutation). Shards are balanced the
+way NVIDIA LDDL does it: rows first go to a provisional shard by hash; each over-full shard keeps its
+target number of rows and sends the rest to the under-full shards, ranked through prefix sums over
+the per-shard counts (a side input of one number per shard). No stage holds more than one shard.
+Files are written under a temporary name and renamed, so a retried bundle never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import bisect
+import io
+import math
+import uuid
+from collections import Counter
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+import schemas
+from pipeline.records import counter
+from pipeline.stablehash import stable_hash
+
+
+def shard_targets(total: int, num_shards: int) -> list[int]:
+    """Rows per shard: as equal as possible (sizes differ by at most one)."""
+    base, extra = divmod(total, num_shards)
+    return [base + (1 if shard < extra else 0) for shard in range(num_shards)]
+
+
+class _Rebalance(beam.DoFn):
+    """Provisional shard -> (final shard, row): keep up to the target, route the surplus to deficits."""
+
+    def process(self, element, counts, num_shards):
+        shard, keyed_rows = element
+        total = sum(counts.values())
+        targets = shard_targets(total, num_shards)
+        surplus_before = 0
+        deficit_ends = []
+        running_deficit = 0
+        for index in range(num_shards):
+            have = counts.get(index, 0)
+            if index < shard:
+                surplus_before += max(0, have - targets[index])
+            running_deficit += max(0, targets[index] - have)
+            deficit_ends.append(running_deficit)
+        rows = sorted(keyed_rows, key=lambda keyed: keyed[0])
+        keep = targets[shard]
+        for position, keyed in enumerate(rows):
+            if position < keep:
+                yield shard, keyed
+            else:
+                overflow_rank = surplus_before + position - keep
+                yield bisect.bisect_right(deficit_ends, overflow_rank), keyed
+
+
+class _WriteShard(beam.DoFn):
+    def __init__(self, directory: str, table: str, prefix: str, row_group_size: int, stats_fn):
+        self._directory = directory
+        self._table = table
+        self._prefix = prefix
+        self._row_group_size = row_group_size
+        self._stats_fn = stats_fn
+
+    def setup(self):
+        self._rows_written = counter(f"write.{self._table}.rows")
+        self._files_written = counter(f"write.{self._table}.files")
+
+    def process(self, element, num_shards, tokenizer=None):
+        shard, keyed_rows = element
+        rows = [row for _, row in sorted(keyed_rows, key=lambda keyed: keyed[0])]
+        stats = self.write(shard, num_shards, rows, tokenizer)
+        self._rows_written.inc(len(rows))
+        self._files_written.inc()
+        yield stats
+
+    def write(self, shard: int, num_shards: int, rows: list[dict], tokenizer: dict | None) -> dict:
+        name = f"{self._prefix}-{shard:05d}-of-{num_shards:05d}.parquet"
+        path = FileSystems.join(self._directory, name)
+        fingerprint = tokenizer["fingerprint"] if tokenizer else None
+        table = schemas.to_table(rows, self._table, fingerprint, where=path)
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression="zstd", row_group_size=self._row_group_size)
+        temporary = FileSystems.join(self._directory, f".tmp-{name}-{uuid.uuid4().hex}")
+        with FileSystems.create(temporary) as handle:
+            handle.write(buffer.getvalue())
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+        FileSystems.rename([temporary], [path])
+        stats = {"table": self._table, "split": self._prefix, "file": name, "rows": len(rows)}
+        stats.update(self._stats_fn(rows) if self._stats_fn else {})
+        return stats
+
+
+def instance_stats(rows: list[dict]) -> dict:
+    relations = Counter(str(row["relation"]) for row in rows)
+    link_types = Counter(row["link_type"] for row in rows if row["link_type"] is not None)
+    return {
+        "relations": dict(sorted(relations.items())),
+        "link_types": dict(sorted(link_types.items())),
+        "tokens": sum(row["num_tokens"] for row in rows),
+    }
+
+
+class WriteParquetShards(beam.PTransform):
+    """rows -> balanced, shuffled ``{directory}/{prefix}-SSSSS-of-NNNNN.parquet``; returns one stats dict per file.
+
+    ``num_shards`` fixes the shard count; otherwise it is ceil(rows / rows_per_shard). An empty input
+    writes one empty file, so readers always find the table.
+    """
+
+    def __init__(self, directory: str, table: str, prefix: str, key_fn, seed: int, rows_per_shard: int = 50000,
+                 num_shards: int | None = None, tokenizer=None, row_group_size: int = 1000, stats_fn=None):
+        super().__init__()
+        self._directory = directory
+        self._table = table
+        self._prefix = prefix
+        self._key_fn = key_fn
+        self._seed = seed
+        self._rows_per_shard = rows_per_shard
+        self._num_shards = num_shards
+        self._tokenizer = tokenizer
+        self._row_group_size = row_group_size
+        self._stats_fn = stats_fn
+
+    def expand(self, rows):
+        seed, table, key_fn = self._seed, self._table, self._key_fn
+        fixed, per_shard = self._num_shards, self._rows_per_shard
+        keyed = rows | "HashKey" >> beam.Map(lambda row: (stable_hash(seed, table, key_fn(row)), row))
+        total = keyed | "CountRows" >> beam.combiners.Count.Globally()
+        num_shards = total | "NumShards" >> beam.Map(lambda n: fixed or max(1, math.ceil(n / per_shard)))
+        shards_side = beam.pvalue.AsSingleton(num_shards)
+        provisional = keyed | "ProvisionalShard" >> beam.Map(lambda kv, n: (kv[0] % n, kv), shards_side)
+        counts = (
+            provisional
+            | "OneEach" >> beam.MapTuple(lambda shard, _: (shard, 1))
+            | "CountPerShard" >> beam.CombinePerKey(sum)
+        )
+        writer = _WriteShard(self._directory, table, self._prefix, self._row_group_size, self._stats_fn)
+        extra_side = [beam.pvalue.AsSingleton(self._tokenizer)] if self._tokenizer is not None else []
+        written = (
+            provisional
+            | "GroupProvisional" >> beam.GroupByKey()
+            | "Rebalance" >> beam.ParDo(_Rebalance(), beam.pvalue.AsDict(counts), shards_side)
+            | "GroupFinal" >> beam.GroupByKey()
+            | "WriteShards" >> beam.ParDo(writer, shards_side, *extra_side)
+        )
+        empty = total | "WriteEmptyTable" >> beam.FlatMap(
+            lambda n, *side: [writer.write(0, 1, [], side[0] if side else None)] if n == 0 else [],
+            *extra_side,
+        )
+        return (written, empty) | "AllStats" >> beam.Flatten()

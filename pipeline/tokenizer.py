@@ -1,0 +1,172 @@
+"""The WordPiece tokenizer: trained on a deterministic sample of the corpus, or read from a local path.
+
+The tokenizer travels through the pipeline as one small element (its ``tokenizers`` JSON plus the ids
+the later stages need), used as a singleton side input: it is the size of a vocabulary, never of the
+corpus. The trained tokenizer is written to ``DIR/tokenizer/`` in a form
+``transformers.AutoTokenizer.from_pretrained`` loads, plus ``vocab.txt`` for other tools.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+from pathlib import Path
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+import schemas
+from pipeline.records import counter
+from pipeline.stablehash import stable_hash
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def tokenizer_info(tokenizer_json: str, lowercase: bool) -> dict:
+    """The element that carries a tokenizer through the pipeline."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_str(tokenizer_json)
+    vocab = tokenizer.get_vocab()
+    missing = [token for token in SPECIAL_TOKENS if token not in vocab]
+    if missing:
+        raise ValueError(f"tokenizer lacks the special tokens {missing}")
+    return {
+        "json": tokenizer_json,
+        "lowercase": lowercase,
+        "fingerprint": schemas.tokenizer_fingerprint(vocab),
+        "vocab_size": len(vocab),
+        "cls_id": vocab["[CLS]"],
+        "sep_id": vocab["[SEP]"],
+        "pad_id": vocab["[PAD]"],
+        "mask_id": vocab["[MASK]"],
+    }
+
+
+@functools.lru_cache(maxsize=4)
+def load_tokenizer(tokenizer_json: str):
+    """A ``tokenizers.Tokenizer`` for the JSON, built once per worker process."""
+    from tokenizers import Tokenizer
+
+    return Tokenizer.from_str(tokenizer_json)
+
+
+def train_wordpiece(texts: list[str], vocab_size: int, lowercase: bool, alphabet_size: int = 1000) -> str:
+    """Train a BERT WordPiece vocabulary on ``texts``; returns the tokenizer's JSON.
+
+    The ``tokenizers`` trainer breaks ties between equally frequent merges by symbol ids that it
+    assigns in hash-map order, so two runs on the same text give different vocabularies. Fixing the
+    alphabet and the ids of every character and ``##`` continuation character up front (passed as
+    leading vocabulary entries, then demoted from special tokens) makes training deterministic.
+    """
+    import json
+    from collections import Counter
+
+    from tokenizers import BertWordPieceTokenizer
+
+    tokenizer = BertWordPieceTokenizer(lowercase=lowercase, strip_accents=lowercase)
+    normalizer, pre_tokenizer = tokenizer._tokenizer.normalizer, tokenizer._tokenizer.pre_tokenizer
+    char_counts: Counter[str] = Counter()
+    for text in texts:
+        for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)):
+            char_counts.update(word)
+    alphabet = sorted(sorted(char_counts, key=lambda char: (-char_counts[char], char))[:alphabet_size])
+    seeded = alphabet + ["##" + char for char in alphabet]
+    tokenizer.train_from_iterator(
+        texts,
+        vocab_size=max(vocab_size, len(SPECIAL_TOKENS) + len(seeded)),
+        min_frequency=2,
+        special_tokens=SPECIAL_TOKENS + seeded,
+        limit_alphabet=len(alphabet),
+        initial_alphabet=alphabet,
+        wordpieces_prefix="##",
+        show_progress=False,
+    )
+    spec = json.loads(tokenizer._tokenizer.to_str())
+    spec["added_tokens"] = [token for token in spec["added_tokens"] if token["content"] in SPECIAL_TOKENS]
+    return json.dumps(spec, ensure_ascii=False)
+
+
+def read_local_tokenizer(path: str, lowercase: bool) -> str:
+    """The JSON of a local tokenizer: a directory with tokenizer.json or vocab.txt, or a vocab.txt file."""
+    from tokenizers import BertWordPieceTokenizer
+
+    candidate = Path(path)
+    if candidate.is_dir():
+        if (candidate / "tokenizer.json").exists():
+            return (candidate / "tokenizer.json").read_text(encoding="utf-8")
+        candidate = candidate / "vocab.txt"
+    if not candidate.exists():
+        raise FileNotFoundError(f"--tokenizer {path}: no tokenizer.json or vocab.txt found")
+    return BertWordPieceTokenizer(str(candidate), lowercase=lowercase, strip_accents=lowercase)._tokenizer.to_str()
+
+
+def save_tokenizer(info: dict, output_dir: str) -> list[str]:
+    """Write the tokenizer to ``output_dir`` (any FileSystems path) as transformers expects it."""
+    from tokenizers import Tokenizer
+    from transformers import BertTokenizerFast
+
+    tokenizer = BertTokenizerFast(tokenizer_object=Tokenizer.from_str(info["json"]), do_lower_case=info["lowercase"])
+    written = []
+    with tempfile.TemporaryDirectory() as local:
+        tokenizer.save_pretrained(local)
+        vocab = Tokenizer.from_str(info["json"]).get_vocab()
+        with open(os.path.join(local, "vocab.txt"), "w", encoding="utf-8") as handle:
+            handle.writelines(token + "\n" for token, _ in sorted(vocab.items(), key=lambda item: item[1]))
+        for name in sorted(os.listdir(local)):
+            destination = FileSystems.join(output_dir, name)
+            with open(os.path.join(local, name), "rb") as source, FileSystems.create(destination) as sink:
+                sink.write(source.read())
+            written.append(destination)
+    return written
+
+
+class _SampleText(beam.DoFn):
+    def __init__(self, seed: int, max_chars: int):
+        self._seed = seed
+        self._max_chars = max_chars
+
+    def process(self, document):
+        yield stable_hash(self._seed, "tokenizer-sample", document["doc_id"]), document["text"][: self._max_chars]
+
+
+class BuildTokenizer(beam.PTransform):
+    """documents -> a single tokenizer-info element, trained on a deterministic sample (or read locally).
+
+    The sample is the ``sample_docs`` documents with the smallest stable hash, so the same corpus and
+    seed always give the same vocabulary, whatever the runner or element order.
+    """
+
+    def __init__(self, output_dir: str, seed: int, vocab_size: int, lowercase: bool, sample_docs: int,
+                 sample_chars: int = 20000, local_path: str | None = None):
+        super().__init__()
+        self._output_dir = output_dir
+        self._seed = seed
+        self._vocab_size = vocab_size
+        self._lowercase = lowercase
+        self._sample_docs = sample_docs
+        self._sample_chars = sample_chars
+        self._local_path = local_path
+
+    def expand(self, documents):
+        if self._local_path:
+            local_json = read_local_tokenizer(self._local_path, self._lowercase)
+            info = documents.pipeline | "LocalTokenizer" >> beam.Create([tokenizer_info(local_json, self._lowercase)])
+        else:
+            vocab_size, lowercase = self._vocab_size, self._lowercase
+
+            def train(sample):
+                texts = [text for _, text in sorted(sample)]
+                counter("tokenizer.sample_documents").inc(len(texts))
+                return tokenizer_info(train_wordpiece(texts, vocab_size, lowercase), lowercase)
+
+            info = (
+                documents
+                | "SampleText" >> beam.ParDo(_SampleText(self._seed, self._sample_chars))
+                | "SmallestHashes" >> beam.combiners.Top.Smallest(self._sample_docs)
+                | "TrainWordPiece" >> beam.Map(train)
+            )
+        output_dir = self._output_dir
+        _ = info | "SaveTokenizer" >> beam.Map(lambda element: save_tokenizer(element, output_dir))
+        return info
