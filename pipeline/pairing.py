@@ -152,7 +152,7 @@ class _PlanInstances(beam.DoFn):
         self._anchors = counter("pairing.anchors")
         self._drawn = {relation: counter(f"pairing.drawn.{name}") for relation, name in RELATION_NAMES.items()}
 
-    def process(self, element, probabilities, num_buckets, tokenizer):
+    def process(self, element, probabilities, tokenizer):
         doc_id, grouped = element
         segment_lists = list(grouped["segments"])
         if not segment_lists:
@@ -176,8 +176,7 @@ class _PlanInstances(beam.DoFn):
                     request["link_type"] = link_type
                     yield beam.pvalue.TaggedOutput("linked", (dst, request))
                 else:
-                    bucket = stable_choice_index(num_buckets, seed, round_index, doc_id, seg_idx, "bucket")
-                    yield beam.pvalue.TaggedOutput("random", (bucket, request))
+                    yield beam.pvalue.TaggedOutput("random", request)
 
 
 class _ChooseRandomDocument(beam.DoFn):
@@ -202,6 +201,68 @@ class _ChooseRandomDocument(beam.DoFn):
                     continue
                 index = (index + 1) % len(members)
             yield members[index], request
+
+
+class RandomPartners(beam.PTransform):
+    """{"documents": doc_ids, "requests": dicts with doc_a, seg_a, round} -> (doc_b, request), doc_b != doc_a.
+
+    Documents are bucketed by a stable hash (about DOCS_PER_RANDOM_BUCKET per bucket); each request
+    goes to a uniformly drawn bucket and picks a document there, so no worker holds the corpus.
+    """
+
+    def __init__(self, seed: int):
+        super().__init__()
+        self._seed = seed
+
+    def expand(self, inputs):
+        seed = self._seed
+        num_buckets = (
+            inputs["documents"]
+            | "CountDocuments" >> beam.combiners.Count.Globally()
+            | "NumBuckets" >> beam.Map(lambda n: max(1, n // DOCS_PER_RANDOM_BUCKET))
+        )
+        buckets_side = beam.pvalue.AsSingleton(num_buckets)
+        bucketed_documents = inputs["documents"] | "BucketDocuments" >> beam.Map(
+            lambda doc_id, buckets: (stable_hash("random-bucket", doc_id) % buckets, doc_id), buckets_side
+        )
+        bucketed_requests = inputs["requests"] | "BucketRequests" >> beam.Map(
+            lambda request, buckets: (
+                stable_choice_index(buckets, seed, request["round"], request["doc_a"], request["seg_a"], "bucket"),
+                request,
+            ),
+            buckets_side,
+        )
+        return (
+            {"docs": bucketed_documents, "requests": bucketed_requests}
+            | "JoinBuckets" >> beam.CoGroupByKey()
+            | "ChooseRandomDocument" >> beam.ParDo(_ChooseRandomDocument(seed))
+        )
+
+
+class RandomEdges(beam.PTransform):
+    """documents -> ``k`` edges per document to uniformly random other documents (``link_type`` random).
+
+    The ablation control of the paper's Table 5: "linked" pairs that carry no real relation.
+    """
+
+    def __init__(self, k: int, seed: int):
+        super().__init__()
+        self._k = k
+        self._seed = seed
+
+    def expand(self, documents):
+        k = self._k
+        doc_ids = documents | "DocumentIds" >> beam.Map(lambda d: d["doc_id"])
+        requests = doc_ids | "EdgeRequests" >> beam.FlatMap(
+            lambda doc_id: ({"doc_a": doc_id, "seg_a": slot, "round": "random-edges"} for slot in range(k))
+        )
+        return (
+            {"documents": doc_ids, "requests": requests}
+            | "RandomPartners" >> RandomPartners(self._seed)
+            | "Distinct" >> beam.Map(lambda kv: (kv[1]["doc_a"], kv[0]))
+            | "Dedup" >> beam.Distinct()
+            | "ToEdgeRows" >> beam.MapTuple(lambda src, dst: {"src": src, "dst": dst, "link_type": "random", "score": None})
+        )
 
 
 class _AttachPartner(beam.DoFn):
@@ -289,28 +350,15 @@ class MakeInstances(beam.PTransform):
             | "ClassTable" >> beam.combiners.ToDict()
             | "SolveMix" >> beam.Map(solve_relation_probabilities)
         )
-        num_buckets = (
-            segment_counts
-            | "CountDocuments" >> beam.combiners.Count.Globally()
-            | "RandomBuckets" >> beam.Map(lambda n: max(1, n // DOCS_PER_RANDOM_BUCKET))
-        )
-
         planned = documents | "PlanInstances" >> beam.ParDo(
             _PlanInstances(seed, self._dupe_factor, self._diversity, self._max_seq_len, self._heldout_fraction),
             beam.pvalue.AsSingleton(probabilities),
-            beam.pvalue.AsSingleton(num_buckets),
             tokenizer_side,
         ).with_outputs("linked", "random", main="contiguous")
-
-        bucketed_documents = segment_counts | "BucketDocuments" >> beam.Map(
-            lambda kv, buckets: (stable_hash("random-bucket", kv[0]) % buckets, kv[0]),
-            beam.pvalue.AsSingleton(num_buckets),
-        )
-        random_requests = (
-            {"docs": bucketed_documents, "requests": planned.random}
-            | "JoinBuckets" >> beam.CoGroupByKey()
-            | "ChooseRandomDocument" >> beam.ParDo(_ChooseRandomDocument(seed))
-        )
+        random_requests = {
+            "documents": segment_counts | "DocumentIds" >> beam.Keys(),
+            "requests": planned.random,
+        } | "RandomPartners" >> RandomPartners(seed)
         partnered = (
             {
                 "segments": doc_segments,

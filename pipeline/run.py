@@ -18,7 +18,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 import schemas
 from pipeline.links import ResolveLinks
-from pipeline.pairing import RELATION_NAMES, MakeInstances
+from pipeline.pairing import RELATION_NAMES, MakeInstances, RandomEdges
 from pipeline.records import METRICS_NAMESPACE
 from pipeline.segment import Segment
 from pipeline.shards import WriteParquetShards, instance_stats
@@ -26,7 +26,7 @@ from pipeline.tokenizer import BuildTokenizer
 
 SOURCES = ("wikipedia", "pubmed", "pmc", "pubmed,pmc")
 DEFAULT_LINKS = {"wikipedia": "hyperlink", "pubmed": "citation", "pmc": "citation", "pubmed,pmc": "citation"}
-LINK_TYPES = ("hyperlink", "citation")
+LINK_TYPES = ("hyperlink", "citation", "tfidf", "random")
 
 
 def add_parser(subparsers) -> None:
@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="output directory (gs:// works)")
     parser.add_argument("--links", choices=LINK_TYPES, help="edge source (default: hyperlink for wikipedia, citation for pubmed/pmc)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    parser.add_argument("--tfidf-k", type=int, default=5, help="TF-IDF neighbours per document with --links tfidf (default 5)")
+    parser.add_argument("--random-k", type=int, default=5, help="random edges per document with --links random (default 5)")
     group = parser.add_argument_group("tokenizer")
     group.add_argument("--tokenizer", help="local tokenizer directory or vocab.txt; default: train WordPiece on the corpus")
     group.add_argument("--vocab-size", type=int, default=30522, help="WordPiece vocabulary size when training (default 30522)")
@@ -102,6 +104,19 @@ def read_documents(pipeline: beam.Pipeline, config: argparse.Namespace) -> dict:
     }
 
 
+def build_edges(documents, redirects, link_type: str, config: argparse.Namespace):
+    """The edge source chosen by --links."""
+    if link_type == "tfidf":
+        from pipeline.tfidf import TfidfEdges
+
+        return documents | "TfidfEdges" >> TfidfEdges(k=config.tfidf_k, seed=config.seed)
+    if link_type == "random":
+        return documents | "RandomEdges" >> RandomEdges(config.random_k, config.seed)
+    if link_type == "citation":
+        redirects = None
+    return {"documents": documents, "redirects": redirects} | "Links" >> ResolveLinks(link_type, config.max_redirect_hops)
+
+
 def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: dict | None = None) -> None:
     """Add every stage to ``pipeline``; ``source`` replaces the source stage (tests feed documents directly)."""
     output = config.output
@@ -115,9 +130,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: 
         FileSystems.join(output, "tokenizer"), seed, config.vocab_size, config.lowercase,
         config.tokenizer_sample_docs, local_path=config.tokenizer,
     )
-    edges = {"documents": documents, "redirects": source.get("redirects")} | "Links" >> ResolveLinks(
-        link_type, config.max_redirect_hops
-    )
+    edges = build_edges(documents, source.get("redirects"), link_type, config)
     segmented = documents | "Segment" >> Segment(tokenizer, config.segment_tokens)
     paired = {"segments": segmented["segments"], "edges": edges, "tokenizer": tokenizer} | "Pair" >> MakeInstances(
         seed, config.dupe_factor, config.diversity, config.max_seq_len, config.heldout_fraction

@@ -156,3 +156,16 @@ def test_writer_refuses_rows_of_the_wrong_type(tmp_path):
     with pytest.raises(Exception, match="edges"):
         with TestPipeline() as p:
             _ = p | beam.Create(rows) | WriteParquetShards(str(tmp_path), "edges", "part", lambda e: e["src"], 0)
+
+
+def test_random_links_ablation_gives_k_random_edges_per_document(tmp_path):
+    output, manifest = _run(tmp_path, "random", ["--links", "random", "--random-k", "3"], num_docs=40)
+    edges = ds.dataset(f"{output}/edges").to_table().to_pylist()
+    assert {e["link_type"] for e in edges} == {"random"}
+    assert all(e["src"] != e["dst"] for e in edges)
+    per_source = {}
+    for edge in edges:
+        per_source.setdefault(edge["src"], set()).add(edge["dst"])
+    assert len(per_source) == 40 and all(1 <= len(dsts) <= 3 for dsts in per_source.values())
+    linked = [r for r in _instances(output) if r["relation"] == 2]
+    assert linked and {r["link_type"] for r in linked} == {"random"}
