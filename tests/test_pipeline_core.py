@@ -169,3 +169,27 @@ def test_random_links_ablation_gives_k_random_edges_per_document(tmp_path):
     assert len(per_source) == 40 and all(1 <= len(dsts) <= 3 for dsts in per_source.values())
     linked = [r for r in _instances(output) if r["relation"] == 2]
     assert linked and {r["link_type"] for r in linked} == {"random"}
+
+
+def test_shards_read_with_pyarrow_pandas_and_duckdb(tmp_path):
+    import duckdb
+    import pandas as pd
+
+    output, manifest = _run(tmp_path, "readers", ["--num-shards", "2"], num_docs=30)
+    expected = {name: sum(split["relations"].get(name, 0) for split in manifest["splits"].values())
+                for name in ("contiguous", "random", "linked")}
+    train_rows = manifest["splits"]["train"]["rows"]
+    assert ds.dataset(f"{output}/instances", format="parquet").count_rows() == sum(expected.values())
+    frame = pd.read_parquet(f"{output}/instances")
+    assert len(frame) == sum(expected.values())
+    by_relation = dict(duckdb.sql(
+        f"select relation, count(*) from read_parquet('{output}/instances/*.parquet') group by relation"
+    ).fetchall())
+    assert by_relation == {relation: expected[name] for relation, name in enumerate(("contiguous", "random", "linked")) if expected[name]}
+    assert duckdb.sql(f"select count(*) from read_parquet('{output}/instances/train-*.parquet')").fetchone()[0] == train_rows
+    try:
+        import datasets
+    except ImportError:
+        return
+    loaded = datasets.load_dataset("parquet", data_files=f"{output}/instances/train-*.parquet", split="train")
+    assert len(loaded) == train_rows
