@@ -186,7 +186,7 @@ def test_shards_read_with_pyarrow_pandas_and_duckdb(tmp_path):
         f"select relation, count(*) from read_parquet('{output}/instances/*.parquet') group by relation"
     ).fetchall())
     assert by_relation == {relation: expected[name] for relation, name in enumerate(("contiguous", "random", "linked")) if expected[name]}
-    assert duckdb.sql(f"select count(*) from read_parquet('{output}/instances/train-*.parquet')").fetchone()[0] == train_rows
+    assert duckdb.sql(f"select count(*) from read_parquet('{output}/instances/train-*.parquet')").fetchall()[0][0] == train_rows
     try:
         import datasets
     except ImportError:
