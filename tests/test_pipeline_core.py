@@ -18,6 +18,12 @@ from pipeline.tokenizer import load_tokenizer, train_wordpiece
 from pipeline_fixtures import WORDS, linked_documents, memory_source
 
 
+@pytest.fixture(autouse=True)
+def _no_source_reconciliation(monkeypatch):
+    # Documents come from memory here: there is no source stage whose counters could reconcile.
+    monkeypatch.setattr(pipeline_run, "_source_reconciliation", lambda source, counters: (True, []))
+
+
 def _run(tmp_path, name, extra_args=(), beam_args=(), num_docs=60):
     documents, redirects = linked_documents(num_docs)
     output = str(tmp_path / name)
@@ -25,7 +31,6 @@ def _run(tmp_path, name, extra_args=(), beam_args=(), num_docs=60):
         ["--source", "wikipedia", "--input", "memory", "--output", output, "--vocab-size", "400",
          "--heldout-fraction", "0.1", *extra_args]
     )
-    pipeline_run._source_reconciliation = lambda source, counters: (True, [])
     manifest = pipeline_run.run(config, list(beam_args), memory_source(documents, redirects))
     return output, manifest
 
