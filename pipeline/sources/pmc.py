@@ -1,0 +1,114 @@
+"""``--source pmc``: PMC Open Access articles (JATS ``.nxml``, optionally compressed) -> documents.
+
+One file is one article and one record. ``doc_id`` is the PMID when the article has one, else the
+PMC id (``PMC123``); text is the title and abstract, plus the body's paragraphs with
+``include_body=True``; outlinks are the cited PMIDs. The same ``doc_id`` in several files (an
+article re-issued in a later package) keeps the file that sorts last (``pubmed.file_version_key``)
+and counts the others as ``pmc.superseded``.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+from lxml import etree
+
+from pipeline.records import error_record
+from pipeline.sources.pmc_jats import JatsArticle, NotJatsError, read_jats_article
+from pipeline.sources.pubmed import (
+    ARTICLE,
+    ERRORS,
+    FILTERED,
+    ResolveVersions,
+    SourceCounters,
+    file_version_key,
+    match_input_files,
+    open_decompressed,
+)
+from pipeline.sources.safe_xml import UnsafeXmlError, parse_bytes_safe
+
+
+def pmc_document(article: JatsArticle, source_file: str) -> dict:
+    text = "\n\n".join(part for part in (article.title, *article.abstract, *article.body) if part)
+    return {
+        "doc_id": article.doc_id,
+        "title": article.title,
+        "text": text,
+        "source": "pmc",
+        "outlinks": article.cited_pmids,
+        "source_file": source_file,
+        "language": article.language,
+        "pub_year": article.pub_year,
+        "mesh_terms": None,
+        "doi": article.doi,
+    }
+
+
+class ParsePmcFile(beam.DoFn):
+    """One ``.nxml`` file -> one keyed version (main output), or a dead-letter record (``errors``)."""
+
+    STAGE = "pmc.read"
+
+    def __init__(self, include_body: bool):
+        self.include_body = include_body
+
+    def setup(self):
+        self.counters = SourceCounters("pmc")
+
+    def process(self, file):
+        path, _size = file
+        self.counters.inc("files_read")
+        self.counters.inc("records_read")
+        try:
+            with open_decompressed(path) as stream:
+                data = stream.read()
+            if not data.strip():
+                raise NotJatsError(f"{path}: empty file")
+            article = read_jats_article(parse_bytes_safe(data, path), path, self.include_body)
+            if article.doc_id is None:
+                raise NotJatsError(f"{path}: article has neither a PMID nor a PMC id")
+        except Exception as exc:  # one bad article (= file) never ends the run
+            self.counters.inc("failed")
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(self.STAGE, path, None, _reason(exc), _detail(path, exc)))
+            return
+        order = (file_version_key(path), 0)
+        if article.abstract or article.body:
+            yield article.doc_id, (order, ARTICLE, pmc_document(article, path))
+        else:
+            yield article.doc_id, (order, FILTERED, "no_text" if self.include_body else "no_abstract")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, UnsafeXmlError):
+        return "unsafe_xml"
+    if isinstance(exc, NotJatsError):
+        return "not_jats"
+    if isinstance(exc, etree.XMLSyntaxError):
+        return "xml_syntax"
+    if isinstance(exc, (OSError, EOFError)):
+        return "io_error"
+    return "parse_error"
+
+
+def _detail(path: str, exc: BaseException) -> str:
+    message = str(exc)
+    return message if path in message else f"{path}: {type(exc).__name__}: {message}"
+
+
+class ReadPmc(beam.PTransform):
+    """PMC OA ``.nxml`` files -> ``{"documents": ..., "errors": ...}`` (see the module docstring)."""
+
+    def __init__(self, file_pattern: str, include_body: bool = False):
+        super().__init__()
+        self.file_pattern = file_pattern
+        self.include_body = include_body
+
+    def expand(self, pbegin):
+        files = match_input_files(self.file_pattern)
+        parsed = (
+            pbegin
+            | "ListFiles" >> beam.Create(files)
+            | "ReshuffleFiles" >> beam.Reshuffle()
+            | "ParseFiles" >> beam.ParDo(ParsePmcFile(self.include_body)).with_outputs(ERRORS, main="versions")
+        )
+        documents = parsed.versions | "ResolveVersions" >> ResolveVersions("pmc")
+        return {"documents": documents, "errors": parsed[ERRORS]}
