@@ -154,10 +154,8 @@ class _PlanInstances(beam.DoFn):
 
     def process(self, element, probabilities, tokenizer):
         doc_id, grouped = element
-        segment_lists = list(grouped["segments"])
-        if not segment_lists:
-            return  # edges of a document without segments
-        segments = segment_lists[0]
+        # A document without segments (only edges pointing at it) plans nothing.
+        segments = next(iter(grouped["segments"]), [])
         edges = sorted(set(grouped["edges"]))
         seed = self._seed
         for round_index in range(self._dupe_factor):
@@ -274,11 +272,8 @@ class _AttachPartner(beam.DoFn):
 
     def process(self, element, tokenizer):
         doc_b, grouped = element
-        segment_lists = list(grouped["segments"])
-        if not segment_lists:
-            return
-        segments = segment_lists[0]
-        for request in grouped["requests"]:
+        segments = next(iter(grouped["segments"]), [])
+        for request in grouped["requests"] if segments else ():
             seg_b = stable_choice_index(len(segments), self._seed, request["round"], request["doc_a"], request["seg_a"], "partner-seg")
             yield self._builder.build(request, doc_b, seg_b, segments[seg_b], tokenizer)
 

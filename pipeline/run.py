@@ -281,8 +281,17 @@ def print_summary(config, manifest: dict, source_lines: list[str]) -> None:
     if not manifest["source_reconciled"]:
         print("  WARNING: source counters do not reconcile (see above)", file=sys.stderr)
     print(f"  manifest: {FileSystems.join(config.output, 'manifest.json')}")
+    failed = sum(value for name, value in manifest["counters"].items() if name.endswith(("failed", "files_failed")))
+    if failed:
+        print(f"  dead letters: {failed} failed record(s)/file(s) -> {FileSystems.join(config.output, 'errors')}")
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    run(args, getattr(args, "beam_args", []))
+    """Exit 1 when input was lost (failed files or records that do not reconcile); everything that
+    could be processed has been written, and DIR/errors/ names what failed."""
+    manifest = run(args, getattr(args, "beam_args", []))
+    if not manifest["source_reconciled"]:
+        print(f"linkbert pipeline: some input could not be read; see {FileSystems.join(args.output, 'errors')}",
+              file=sys.stderr)
+        return 1
     return 0
