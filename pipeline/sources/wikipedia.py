@@ -1,0 +1,281 @@
+"""The Wikipedia source: MediaWiki XML dumps -> documents, redirects and dead letters (Apache Beam).
+
+    outputs = pipeline | "ReadWikipedia" >> ReadWikipedia("gs://…/enwiki-…-pages-articles-multistream.xml.bz2")
+
+Steps, top to bottom:
+
+* ``MatchFiles``: the file pattern (a glob, or comma-separated globs) -> dump files; multistream index
+  files a glob also matches are set aside.
+* ``PlanWorkUnits``: a multistream dump with its index (``index_pattern``, or the
+  ``…-multistream-index.txt.bz2`` beside it) becomes byte ranges of whole bz2 streams, so that one
+  20 GB file is parsed by many workers; any other file is one unit. ``Reshuffle`` spreads the units.
+* ``ReadPages``: a unit -> raw pages (``pipeline.sources.wikidump``); an unreadable stream or page is
+  a dead letter naming the file and byte offset or page id, and reading goes on.
+* ``CleanPages``: namespace filter (default: articles), redirects (from ``<redirect title=…>``) to
+  the ``redirects`` output, empty and disambiguation pages dropped, wikitext cleaned and out-links
+  extracted (``pipeline.sources.wikitext``); a page the parser fails on is a dead letter.
+
+Every page read is counted once (``pipeline.records.counter``): ``wikipedia.pages_read`` =
+``articles_written`` + ``redirects`` + ``filtered.<namespace|empty|disambiguation>`` + ``failed``,
+checked by ``reconcile``. Outside that sum: ``unreadable_streams`` (corrupt or truncated parts of a
+dump, whose pages were never read) and ``work_units``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.pvalue import TaggedOutput
+
+from pipeline.records import counter, error_record
+from pipeline.sources.wikidump import (
+    DEFAULT_RANGE_BYTES,
+    DumpReadError,
+    RawPage,
+    WorkUnit,
+    find_index,
+    index_name_for,
+    plan_units,
+    read_pages,
+)
+from pipeline.sources.wikitext import WikitextCleaner, WikitextError, is_disambiguation, is_valid_title, normalize_title
+
+__all__ = ["ReadWikipedia", "normalize_title", "page_outcome", "reconcile"]
+
+LOG = logging.getLogger(__name__)
+SOURCE = "wikipedia"
+ERRORS = "errors"
+REDIRECTS = "redirects"
+
+
+def _split_patterns(patterns: str) -> list[str]:
+    return [pattern.strip() for pattern in patterns.split(",") if pattern.strip()]
+
+
+def _is_index_file(path: str) -> bool:
+    return "-multistream-index" in FileSystems.split(path)[1]
+
+
+def _match(patterns: list[str]) -> list:
+    return [m for pattern in patterns for m in FileSystems.match([pattern])[0].metadata_list]
+
+
+def _match_dumps(file_patterns: list[str], index_patterns: list[str]) -> list[tuple[str, int, str | None]]:
+    """(path, size, multistream index or None) of every dump file; a pattern matching nothing is an
+    error. Indexes pair with dumps by name (``…-multistream….xml…`` -> ``…-multistream-index….txt…``);
+    one index left over pairs with the one dump left over."""
+    dumps = {}
+    for pattern in file_patterns:
+        matched = [m for m in _match([pattern]) if not _is_index_file(m.path)]
+        if not matched:
+            raise ValueError(f"ReadWikipedia: no dump file matches {pattern!r}")
+        dumps.update((m.path, m.size_in_bytes) for m in matched)
+    if not index_patterns:
+        return [(path, size, find_index(path)) for path, size in sorted(dumps.items())]
+    indexes = {FileSystems.split(m.path)[1]: m.path for m in _match(index_patterns)}
+    if not indexes:
+        raise ValueError(f"ReadWikipedia: no index file matches {','.join(index_patterns)!r}")
+    paired = {path: indexes.pop(index_name_for(FileSystems.split(path)[1]) or "", None) for path in dumps}
+    unpaired = [path for path, index in paired.items() if index is None]
+    if len(unpaired) == 1 and len(indexes) == 1:
+        paired[unpaired[0]] = indexes.popitem()[1]
+    elif indexes:
+        LOG.warning("ReadWikipedia: index files %s pair with no dump file", sorted(indexes.values()))
+    return [(path, dumps[path], paired[path]) for path in sorted(dumps)]
+
+
+class _PlanWorkUnits(beam.DoFn):
+    """(path, size, index) -> WorkUnits: ranges of whole bz2 streams with an index, else the file."""
+
+    def __init__(self, range_bytes: int):
+        self._range_bytes = range_bytes
+
+    def setup(self):
+        self._units = counter("wikipedia.work_units")
+
+    def process(self, element):
+        path, size, index = element
+        try:
+            units = plan_units(path, index, self._range_bytes, size)
+        except (DumpReadError, OSError, ValueError) as exc:
+            yield TaggedOutput(ERRORS, error_record("wikipedia.plan", path, None, "bad_index",
+                                                    f"{index}: {exc}; the dump is read as one unit"))
+            units = [WorkUnit(path)]
+        self._units.inc(len(units))
+        yield from units
+
+
+class _ReadPages(beam.DoFn):
+    """WorkUnit -> RawPage; unreadable streams and pages -> dead letters."""
+
+    def setup(self):
+        self._read = counter("wikipedia.pages_read")
+        self._failed = counter("wikipedia.failed")
+        self._unreadable = counter("wikipedia.unreadable_streams")
+
+    def process(self, unit: WorkUnit):
+        for item in read_pages(unit):
+            if isinstance(item, RawPage):
+                self._read.inc()
+                yield item
+                continue
+            if item.page_read:  # a <page> that was read but not understood
+                self._read.inc()
+                self._failed.inc()
+            else:
+                self._unreadable.inc()
+            yield TaggedOutput(ERRORS, error_record("wikipedia.read", item.source_file, item.record_id, item.reason, item.detail))
+
+
+def page_outcome(page: RawPage, cleaner: WikitextCleaner, namespaces, keep_disambiguation: bool = False):
+    """What becomes of one page: (kind, record, reason) with kind one of ``document`` (record: a
+    documents row), ``redirect`` (record: {"title", "target"}), ``filtered`` (record None, reason:
+    namespace | empty | disambiguation) or ``failed`` (record: an error record)."""
+    site = page.site
+    if page.namespace not in namespaces:
+        return "filtered", None, "namespace"
+    if page.redirect is not None:
+        title = site.normalize(page.title)
+        target = site.normalize(page.redirect)
+        if not is_valid_title(target) or not is_valid_title(title):
+            detail = f"page {page.title!r}: redirect target {page.redirect!r} is not a valid title"
+            return "failed", error_record("wikipedia.clean", page.source_file, page.page_id, "bad_redirect", detail), "bad_redirect"
+        return "redirect", {"title": title, "target": target}, ""
+    if not page.text.strip():
+        return "filtered", None, "empty"
+    if not keep_disambiguation and is_disambiguation(page.title, page.text):
+        return "filtered", None, "disambiguation"
+    try:
+        cleaned = cleaner.clean(page.text)
+    except WikitextError as exc:
+        detail = f"page {page.title!r}: {exc}"
+        return "failed", error_record("wikipedia.clean", page.source_file, page.page_id, "parse_error", detail), "parse_error"
+    except Exception as exc:  # noqa: BLE001 - one pathological page must never end its file
+        detail = f"page {page.title!r}: {type(exc).__name__}: {exc}"
+        return "failed", error_record("wikipedia.clean", page.source_file, page.page_id, "clean_error", detail), "clean_error"
+    if not cleaned.text:
+        return "filtered", None, "empty"
+    document = {
+        "doc_id": page.page_id,
+        "title": page.title,
+        "text": cleaned.text,
+        "source": SOURCE,
+        "outlinks": cleaned.outlinks,
+        "source_file": page.source_file,
+    }
+    return "document", document, ""
+
+
+class _CleanPages(beam.DoFn):
+    """RawPage -> documents / redirects / dead letters, counting each outcome."""
+
+    def __init__(self, namespaces, keep_disambiguation: bool):
+        self._namespaces = frozenset(namespaces)
+        self._keep_disambiguation = keep_disambiguation
+
+    def setup(self):
+        self._cleaner: WikitextCleaner | None = None
+        self._written = counter("wikipedia.articles_written")
+        self._redirects = counter("wikipedia.redirects")
+        self._failed = counter("wikipedia.failed")
+        self._filtered: dict[str, object] = {}
+
+    def _cleaner_for(self, page: RawPage) -> WikitextCleaner:
+        cleaner = self._cleaner
+        if cleaner is None or (cleaner.site is not page.site and cleaner.site != page.site):
+            cleaner = self._cleaner = WikitextCleaner(page.site, self._namespaces)
+        return cleaner
+
+    def process(self, page: RawPage):
+        kind, record, reason = page_outcome(page, self._cleaner_for(page), self._namespaces, self._keep_disambiguation)
+        if kind == "document":
+            self._written.inc()
+            yield record
+        elif kind == "redirect":
+            self._redirects.inc()
+            yield TaggedOutput(REDIRECTS, record)
+        elif kind == "filtered":
+            if reason not in self._filtered:
+                self._filtered[reason] = counter(f"wikipedia.filtered.{reason}")
+            self._filtered[reason].inc()
+        else:
+            self._failed.inc()
+            yield TaggedOutput(ERRORS, record)
+
+
+class ReadWikipedia(beam.PTransform):
+    """MediaWiki XML dumps -> {"documents", "redirects", "errors"} PCollections.
+
+    ``file_pattern``: a glob or comma-separated globs of ``.xml``, ``.xml.bz2`` (multistream or not)
+    or ``.xml.gz`` dumps. ``namespaces``: page namespaces kept (default articles). ``index_pattern``:
+    multistream index file(s); by default the index beside each ``…-multistream….xml….bz2`` is used
+    when it exists. ``range_bytes``: compressed bytes per parallel work unit of a multistream dump.
+    """
+
+    def __init__(
+        self,
+        file_pattern: str,
+        namespaces=(0,),
+        keep_disambiguation: bool = False,
+        index_pattern: str | None = None,
+        range_bytes: int = DEFAULT_RANGE_BYTES,
+    ):
+        super().__init__()
+        if not _split_patterns(file_pattern):
+            raise ValueError("ReadWikipedia: empty file pattern")
+        if range_bytes <= 0:
+            raise ValueError(f"ReadWikipedia: range_bytes must be positive, got {range_bytes}")
+        self._file_pattern = file_pattern
+        self._namespaces = tuple(int(n) for n in namespaces)
+        self._keep_disambiguation = keep_disambiguation
+        self._index_pattern = index_pattern
+        self._range_bytes = range_bytes
+
+    def expand(self, pbegin):
+        patterns = (_split_patterns(self._file_pattern), _split_patterns(self._index_pattern or ""))
+        planned = (
+            pbegin
+            | "Patterns" >> beam.Create([patterns])
+            | "MatchFiles" >> beam.FlatMapTuple(_match_dumps)
+            | "ReshuffleFiles" >> beam.Reshuffle()
+            | "PlanWorkUnits" >> beam.ParDo(_PlanWorkUnits(self._range_bytes)).with_outputs(ERRORS, main="units")
+        )
+        read = (
+            planned.units
+            | "ReshuffleUnits" >> beam.Reshuffle()
+            | "ReadPages" >> beam.ParDo(_ReadPages()).with_outputs(ERRORS, main="pages")
+        )
+        cleaned = read.pages | "CleanPages" >> beam.ParDo(
+            _CleanPages(self._namespaces, self._keep_disambiguation)
+        ).with_outputs(REDIRECTS, ERRORS, main="documents")
+        errors = (planned[ERRORS], read[ERRORS], cleaned[ERRORS]) | "MergeErrors" >> beam.Flatten()
+        return {"documents": cleaned.documents, "redirects": cleaned[REDIRECTS], "errors": errors}
+
+
+def reconcile(counters: dict[str, int]) -> tuple[bool, list[str]]:
+    """Check read = written + redirects + filtered(reason) + failed over the run's counters
+    (``pipeline.records.counter`` names; missing ones are 0) -> (holds, summary lines)."""
+
+    def get(name: str) -> int:
+        return int(counters.get(f"wikipedia.{name}", 0) or 0)
+
+    read, written, redirects, failed = get("pages_read"), get("articles_written"), get("redirects"), get("failed")
+    prefix = "wikipedia.filtered."
+    filtered = {name[len(prefix):]: int(value or 0) for name, value in counters.items() if name.startswith(prefix)}
+    accounted = written + redirects + sum(filtered.values()) + failed
+    holds = read == accounted
+    reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(filtered.items())) or "none"
+    lines = [
+        f"wikipedia: {read} pages read = {written} articles written + {redirects} redirects"
+        f" + {sum(filtered.values())} filtered ({reasons}) + {failed} failed"
+        + (": reconciled" if holds else f": MISMATCH, {read - accounted:+d} pages unaccounted for")
+    ]
+    unreadable = get("unreadable_streams")
+    if unreadable:
+        lines.append(f"wikipedia: {unreadable} unreadable dump part(s) (corrupt or truncated); see the errors output")
+    units = get("work_units")
+    if units:
+        lines.append(f"wikipedia: the dumps were read as {units} work unit(s)")
+    return holds, lines
