@@ -66,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("wikipedia")
     group.add_argument("--namespaces", default="0", help="comma-separated namespace ids kept (default 0)")
     group.add_argument("--keep-disambiguation", action="store_true", help="keep disambiguation pages (default: drop)")
+    group.add_argument("--wiki-index", help="multistream index (default: the -multistream-index.txt.bz2 beside the dump)")
+    group.add_argument("--wiki-range-mb", type=float, default=64,
+                       help="MB of whole bz2 streams per parallel work unit of a multistream dump (default 64)")
     group = parser.add_argument_group("pubmed / pmc")
     group.add_argument("--min-abstract-words", type=int, default=128,
                        help="drop PubMed abstracts shorter than this (PubMedBERT's 128; 0 keeps all)")
@@ -79,7 +82,8 @@ def read_documents(pipeline: beam.Pipeline, config: argparse.Namespace) -> dict:
 
         namespaces = tuple(int(value) for value in config.namespaces.split(",") if value.strip())
         return pipeline | "ReadWikipedia" >> ReadWikipedia(
-            config.input, namespaces=namespaces, keep_disambiguation=config.keep_disambiguation
+            config.input, namespaces=namespaces, keep_disambiguation=config.keep_disambiguation,
+            index_pattern=config.wiki_index, range_bytes=max(1, int(config.wiki_range_mb * (1 << 20))),
         )
     patterns = [pattern for pattern in config.input.split(",") if pattern.strip()]
     pmc_patterns = [p for p in patterns if "nxml" in p] if config.source == "pubmed,pmc" else []
@@ -112,9 +116,10 @@ def build_edges(documents, redirects, link_type: str, config: argparse.Namespace
         return documents | "TfidfEdges" >> TfidfEdges(k=config.tfidf_k, seed=config.seed)
     if link_type == "random":
         return documents | "RandomEdges" >> RandomEdges(config.random_k, config.seed)
-    if link_type == "citation":
-        redirects = None
-    return {"documents": documents, "redirects": redirects} | "Links" >> ResolveLinks(link_type, config.max_redirect_hops)
+    inputs = {"documents": documents}
+    if redirects is not None and link_type == "hyperlink":
+        inputs["redirects"] = redirects
+    return inputs | "Links" >> ResolveLinks(link_type, config.max_redirect_hops)
 
 
 def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: dict | None = None) -> None:
