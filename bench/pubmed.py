@@ -27,7 +27,8 @@ sys.path.insert(0, str(REPO))
 import apache_beam as beam  # noqa: E402
 import pubmed_parser  # noqa: E402
 
-from pipeline.sources.pubmed import ReadPubmed, linkbert_counters  # noqa: E402
+from pipeline.records import collect_counters  # noqa: E402
+from pipeline.sources.pubmed import ReadPubmed  # noqa: E402
 from pipeline.synth.pubmed import write_pubmed_baseline  # noqa: E402
 
 PEAK_MEMORY_SCRIPT = textwrap.dedent(
@@ -59,7 +60,7 @@ def time_ours(path: str) -> tuple[int, float]:
     result = pipeline.run()
     result.wait_until_finish()
     elapsed = time.perf_counter() - started
-    return linkbert_counters(result)["pubmed.records_read"], elapsed
+    return collect_counters(result)["pubmed.records_read"], elapsed
 
 
 def time_peer(path: str) -> tuple[int, float]:

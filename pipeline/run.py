@@ -19,7 +19,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 import schemas
 from pipeline.links import ResolveLinks
 from pipeline.pairing import RELATION_NAMES, MakeInstances, RandomEdges
-from pipeline.records import METRICS_NAMESPACE
+from pipeline.records import collect_counters
 from pipeline.segment import Segment
 from pipeline.shards import WriteParquetShards, instance_stats
 from pipeline.tokenizer import BuildTokenizer
@@ -220,16 +220,6 @@ def write_manifest(stats: list[dict], output: str, options: dict, tokenizer: dic
     with FileSystems.create(path) as handle:
         handle.write(json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
     return path
-
-
-def collect_counters(result) -> dict[str, int]:
-    counters: dict[str, int] = {}
-    for item in result.metrics().query()["counters"]:
-        if item.key.metric.namespace != METRICS_NAMESPACE:
-            continue
-        value = item.committed if item.committed is not None else item.attempted
-        counters[item.key.metric.name] = counters.get(item.key.metric.name, 0) + int(value or 0)
-    return counters
 
 
 def _source_reconciliation(source: str, counters: dict[str, int]) -> tuple[bool, list[str]]:

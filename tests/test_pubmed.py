@@ -18,7 +18,8 @@ from lxml import etree
 
 import schemas
 from pipeline.sources.medline_xml import BadRecord, Deletion, MedlineArticle, iter_medline_records
-from pipeline.sources.pubmed import ReadPubmed, file_version_key, linkbert_counters, reconcile
+from pipeline.records import collect_counters
+from pipeline.sources.pubmed import ReadPubmed, file_version_key, reconcile
 from pipeline.synth.pubmed import write_pubmed_baseline
 
 MEDLINE = "pubmed/medline/"
@@ -107,7 +108,7 @@ def run_source(transform, out_dir):
     read = lambda name: [json.loads(line) for path in sorted(out_dir.glob(f"{name}-*")) for line in open(path)]
     documents = read("documents")
     schemas.to_table(documents, "documents", where="test output")  # exactly the schema's columns and types
-    return {d["doc_id"]: d for d in documents}, read("errors"), linkbert_counters(result)
+    return {d["doc_id"]: d for d in documents}, read("errors"), collect_counters(result)
 
 
 # ---------------------------------------------------------------- the shared real files, parser level

@@ -24,10 +24,9 @@ import zlib
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics.metric import MetricsFilter
 from lxml import etree
 
-from pipeline.records import METRICS_NAMESPACE, counter, error_record
+from pipeline.records import counter, error_record
 from pipeline.sources.medline_xml import BadRecord, Deletion, MedlineArticle, MedlineFileError, iter_medline_records
 from pipeline.sources.safe_xml import UnsafeXmlError
 
@@ -386,12 +385,3 @@ def reconcile(counters: dict[str, int]) -> tuple[bool, list[str]]:
             lines.append(f"{prefix}: {files_failed} input file(s) failed as a whole; see the dead-letter output")
         all_ok = all_ok and balanced and not files_failed
     return all_ok, lines
-
-
-def linkbert_counters(result) -> dict[str, int]:
-    """Every linkbert counter of a finished pipeline, summed over steps: ``{name: value}``."""
-    totals: dict[str, int] = {}
-    for metric in result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))["counters"]:
-        value = metric.committed if metric.committed is not None else metric.attempted
-        totals[metric.key.metric.name] = totals.get(metric.key.metric.name, 0) + int(value or 0)
-    return totals
