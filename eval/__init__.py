@@ -1,0 +1,1 @@
+"""Evaluation of LinkBERT encoders: intrinsic MLM / DRP on held-out instance shards."""

@@ -1,0 +1,113 @@
+"""Intrinsic evaluation: masked-LM and document relation prediction on held-out instance shards.
+
+The held-out shards are read in file order and masked with a fixed seed, so two models evaluated on
+the same data see exactly the same masked inputs.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+import torch.nn.functional as F
+
+import schemas
+from train.data import InstanceStream, StreamConfig, open_shards, shard_paths, work_units
+from train.masking import Masker, MaskingConfig
+from train.model import RELATIONS, LinkBertForPreTraining
+
+
+def load_model(model_dir: str) -> tuple[LinkBertForPreTraining, bool]:
+    """The model and whether its checkpoint carries a trained DRP head."""
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    try:
+        model, info = LinkBertForPreTraining.from_pretrained(model_dir, output_loading_info=True,
+                                                             attn_implementation="sdpa")
+    except OSError as exc:
+        raise SystemExit(f"--model {model_dir}: not a loadable model directory ({exc})") from exc
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    has_drp = not any(name.startswith("cls.document_relation") for name in info["missing_keys"])
+    if any(name.startswith("cls.predictions.transform") for name in info["missing_keys"]):
+        raise SystemExit(f"--model {model_dir}: has no MLM head (cls.predictions.*); export a pretraining model")
+    return model.eval(), has_drp
+
+
+@torch.no_grad()
+def evaluate(model_dir: str, data_dir: str, max_instances: int | None = None, batch_size: int = 32,
+             seed: int = 0, masking: str = "token", split: str = "heldout", max_seq_len: int | None = None) -> dict:
+    """Metrics over the ``split`` shards; instances longer than ``max_seq_len`` (default: the length the
+    model was trained at) are truncated as in training."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    fingerprint = schemas.tokenizer_fingerprint(tokenizer.get_vocab())
+    shards = open_shards(shard_paths(data_dir, split), fingerprint)
+    model, has_drp = load_model(model_dir)
+    masker = Masker.from_tokenizer(MaskingConfig(masking), tokenizer)
+    trained_length = getattr(model.config, "linkbert_max_seq_len", None) or model.config.max_position_embeddings
+    max_seq_len = max_seq_len or trained_length
+    if max_seq_len > model.config.max_position_embeddings:
+        raise SystemExit(f"--max-seq-len {max_seq_len} exceeds the model's {model.config.max_position_embeddings} positions")
+    config = StreamConfig(batch_size, seed=seed, shuffle=False, bucket_batches=0, max_seq_len=max_seq_len)
+    stream = InstanceStream(shards, work_units(shards), masker, config, 0, 1, masker.is_special.size,
+                            tokenizer.pad_token_id)
+    mlm_loss_sum = mlm_correct = mlm_tokens = drp_loss_sum = instances = 0.0
+    correct = [0] * len(RELATIONS)
+    count = [0] * len(RELATIONS)
+    for batch in stream.epoch_batches(0):
+        if max_instances is not None and instances >= max_instances:
+            break
+        if max_instances is not None and instances + batch.size > max_instances:
+            batch = _head(batch, int(max_instances - instances))
+        output = model(input_ids=batch.input_ids, token_type_ids=batch.token_type_ids,
+                       attention_mask=batch.attention_mask, mlm_positions=batch.mlm_positions,
+                       mlm_labels=batch.mlm_labels, relation=batch.relation)
+        mlm_loss_sum += F.cross_entropy(output.mlm_logits.float(), batch.mlm_labels, reduction="sum").item()
+        mlm_correct += (output.mlm_logits.argmax(-1) == batch.mlm_labels).sum().item()
+        mlm_tokens += batch.mlm_labels.numel()
+        drp_loss_sum += F.cross_entropy(output.drp_logits.float(), batch.relation, reduction="sum").item()
+        predicted = output.drp_logits.argmax(-1)
+        for index in range(len(RELATIONS)):
+            of_relation = batch.relation == index
+            correct[index] += int((of_relation & (predicted == index)).sum())
+            count[index] += int(of_relation.sum())
+        instances += batch.size
+    if stream.skipped_rows:
+        logging.getLogger(__name__).warning("skipped %d invalid held-out rows", stream.skipped_rows)
+    if not instances:
+        raise SystemExit(f"{data_dir}: no {split} instances to evaluate")
+    result = {
+        "mlm_loss": mlm_loss_sum / max(mlm_tokens, 1),
+        "mlm_acc": mlm_correct / max(mlm_tokens, 1),
+        "mlm_tokens": int(mlm_tokens),
+        "drp_loss": drp_loss_sum / instances if has_drp else None,
+        "drp_acc": sum(correct) / instances if has_drp else None,
+        "drp_acc_per_relation": {name: (c / n if n and has_drp else None) for name, c, n in zip(RELATIONS, correct, count)},
+        "drp_count_per_relation": dict(zip(RELATIONS, count)),
+        "instances": int(instances),
+        "skipped_rows": stream.skipped_rows,
+        "split": split,
+        "masking": masking,
+        "max_seq_len": max_seq_len,
+        "seed": seed,
+        "model": model_dir,
+        "data": data_dir,
+    }
+    return result
+
+
+def _head(batch, n: int):
+    """The first ``n`` sequences of a batch (masked positions re-indexed by row)."""
+    width = batch.input_ids.shape[1]
+    keep = batch.mlm_positions < n * width
+    from dataclasses import replace
+
+    return replace(batch, input_ids=batch.input_ids[:n], token_type_ids=batch.token_type_ids[:n],
+                   attention_mask=batch.attention_mask[:n], mlm_positions=batch.mlm_positions[keep],
+                   mlm_labels=batch.mlm_labels[keep], relation=batch.relation[:n], row_ids=batch.row_ids[:n],
+                   num_tokens=int(batch.attention_mask[:n].sum()))

@@ -1,0 +1,1 @@
+"""LinkBERT pretraining with DeepSpeed: model, masking, streaming loader, loop, checkpoints, export."""

@@ -1,0 +1,123 @@
+"""DeepSpeed checkpoints with a crash-safe ``latest`` pointer, and the RNG state that exact resume needs.
+
+DeepSpeed writes ``latest`` before it is sure the tag is complete; here ``save_checkpoint`` runs with
+``save_latest=False`` and ``latest`` is replaced atomically (write, fsync, rename) only after every
+rank's files are written and flushed. A save killed half-way leaves ``latest`` on the previous tag.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import random
+import shutil
+
+import numpy as np
+import torch
+
+from train import distributed
+
+LATEST = "latest"
+TAG_PREFIX = "step"
+
+
+def tag_for(step: int) -> str:
+    return f"{TAG_PREFIX}{step:08d}"
+
+
+def _fsync_tree(directory: str) -> None:
+    for root, _, files in os.walk(directory):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as handle:
+                os.fsync(handle.fileno())
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_latest(directory: str, tag: str) -> None:
+    temporary = os.path.join(directory, f".{LATEST}.{os.getpid()}.tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(tag)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, os.path.join(directory, LATEST))
+    _fsync_dir(directory)
+
+
+def latest_tag(directory: str) -> str | None:
+    """The tag ``latest`` names, or None when there is no complete checkpoint."""
+    path = os.path.join(directory, LATEST)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        tag = handle.read().strip()
+    if not os.path.isdir(os.path.join(directory, tag)):
+        raise FileNotFoundError(f"{path} names checkpoint {tag!r}, which is not in {directory}")
+    return tag
+
+
+def save(engine, directory: str, step: int, client_state: dict, keep: int = 2) -> str:
+    """Save a checkpoint of ``engine`` at ``step`` on every rank, then point ``latest`` at it."""
+    tag = tag_for(step)
+    engine.save_checkpoint(directory, tag=tag, client_state=client_state, save_latest=False)
+    _fsync_tree(os.path.join(directory, tag))
+    distributed.barrier()
+    if engine.global_rank == 0:
+        write_latest(directory, tag)
+        if keep > 0:
+            for old in sorted(glob.glob(os.path.join(directory, TAG_PREFIX + "*")))[:-keep]:
+                if os.path.basename(old) != tag:
+                    shutil.rmtree(old, ignore_errors=True)
+    distributed.barrier()
+    return tag
+
+
+def load(engine, directory: str, tag: str | None = None) -> tuple[str, dict] | None:
+    """Load ``tag`` (default: ``latest``) into ``engine``; returns (tag, client state), or None if there is none."""
+    tag = tag or latest_tag(directory)
+    if tag is None:
+        return None
+    path, client_state = engine.load_checkpoint(directory, tag=tag, load_optimizer_states=True,
+                                                load_lr_scheduler_states=True)
+    if path is None:
+        raise RuntimeError(f"DeepSpeed could not load checkpoint {tag!r} from {directory}")
+    return tag, client_state
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def module_state_dict(directory: str, tag: str) -> dict[str, torch.Tensor]:
+    """The model weights of a checkpoint in fp32: ZeRO partitions consolidated, otherwise rank 0's module."""
+    checkpoint_dir = os.path.join(directory, tag)
+    if not os.path.isdir(checkpoint_dir):
+        raise FileNotFoundError(f"no checkpoint {tag!r} in {directory}")
+    model_file = os.path.join(checkpoint_dir, "mp_rank_00_model_states.pt")
+    if not os.path.isfile(model_file):
+        raise FileNotFoundError(f"{checkpoint_dir}: no mp_rank_00_model_states.pt")
+    state = torch.load(model_file, map_location="cpu", weights_only=False)["module"]
+    if glob.glob(os.path.join(checkpoint_dir, "*zero_pp_rank_*_optim_states.pt")):
+        from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+
+        # The fp32 master weights of the trained parameters; frozen ones keep their module copy.
+        state.update(get_fp32_state_dict_from_zero_checkpoint(directory, tag=tag))
+    return {name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in state.items()}
