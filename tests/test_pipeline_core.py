@@ -11,9 +11,10 @@ from apache_beam.testing.util import assert_that, equal_to
 import pipeline.run as pipeline_run
 import schemas
 from pipeline.links import ResolveLinks
-from pipeline.pairing import choose_link, make_pair, solve_relation_probabilities
+from pipeline.pairing import choose_link, draw_relation, make_pair, relation_uniform, solve_relation_probabilities
 from pipeline.segment import segment_text, split_sentences
 from pipeline.shards import WriteParquetShards, shard_targets
+from pipeline.stablehash import stable_uniform
 from pipeline.tokenizer import load_tokenizer, train_wordpiece
 from pipeline_fixtures import WORDS, linked_documents, memory_source
 
@@ -141,6 +142,22 @@ def test_relation_probabilities_reach_one_third_where_possible():
             assert values[0] == 0
         if "L" not in klass:
             assert values[2] == 0
+
+
+def test_relation_draws_track_their_probabilities_within_each_document():
+    probabilities = (0.29, 0.27, 0.44)
+    totals = [0, 0, 0]
+    for doc in range(300):
+        offset = stable_uniform(0, 0, f"doc{doc}", "relation")
+        counts = [0, 0, 0]
+        for seg_idx in range(25):
+            counts[draw_relation(probabilities, relation_uniform(offset, seg_idx))] += 1
+        # independent draws would stray by ~2.3 per relation here; the Weyl sequence stays within 2
+        assert all(abs(count - 25 * p) <= 2 for count, p in zip(counts, probabilities)), (doc, counts)
+        totals = [t + c for t, c in zip(totals, counts)]
+    shares = [t / sum(totals) for t in totals]
+    assert all(abs(share - p) < 0.005 for share, p in zip(shares, probabilities)), shares
+    assert relation_uniform(0.25, 3) == relation_uniform(0.25, 3) and 0 <= relation_uniform(0.99, 7) < 1
 
 
 def test_choose_link_weights_inverse_in_degree():
