@@ -109,7 +109,7 @@ def test_pruned_index_keeps_recall_and_counts_its_work(tmp_path):
     assert hits / (5 * len(documents)) >= 0.9
     assert counters["tfidf.terms_pruned_frequent"] == int((doc_freq > 60).sum()) > 0
     assert counters["tfidf.index_entries"] == np.minimum(indexable_per_doc, 20).sum()
-    assert 0 < counters["tfidf.candidates"] <= 20 * len(documents)
+    assert 0 < counters["tfidf.candidates"] <= 10 * len(documents)  # the default candidates
     assert counters["tfidf.partial_scores"] <= counters["tfidf.index_entries"] * (60 - 1) // 2  # posting lists <= 60
     assert counters["tfidf.pairs_rescored"] < len(documents) * (len(documents) - 1) // 4
 
