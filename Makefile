@@ -27,7 +27,7 @@ $(VENV)/.installed: pyproject.toml
 # The tiny model sees 64-token pairs of 30-token segments (BERT's short first phase, shorter still), so a
 # contiguous B really continues A and 1,500 documents give ~46k training pairs instead of ~5k (which a
 # tiny model memorises: 0.87 DRP on train, 0.36 held-out). Without dropout, relation prediction takes off late
-# (after ~4000 steps at the tiny preset's lr): 7000 CPU steps reach 0.42 held-out; 5000 steps 0.40.
+# (after ~4000 steps at the tiny preset's lr): 7000 CPU steps reach 0.416 held-out, 5000 steps only 0.398.
 LINKBERT := $(VENV)/bin/linkbert
 demo: venv
 	rm -rf $(DEMO_DIR)

@@ -4,6 +4,8 @@ For every anchor segment A and every round, one relation is drawn among those av
 (contiguous needs a next segment, linked needs an out-link to a document with segments, random is
 always available). The draw uses per-availability-class probabilities solved so that the global mix
 is as close to 1/3 each as the corpus allows, while staying close to uniform within each class.
+The draws of one document's anchors are spread evenly (``relation_uniform``), so the realised mix
+matches those probabilities within a fraction of a point rather than within binomial noise.
 
 Linked targets are drawn among A's document's out-links with probability proportional to
 1/in-degree (LinkBERT's diversity adjustment) or uniformly (``diversity=False``). Random partners are
