@@ -27,9 +27,9 @@ sys.path.insert(0, str(REPO))
 import apache_beam as beam  # noqa: E402
 import pubmed_parser  # noqa: E402
 
-from pipeline.records import collect_counters  # noqa: E402
-from pipeline.sources.pubmed import ReadPubmed  # noqa: E402
-from pipeline.synth.pubmed import write_pubmed_baseline  # noqa: E402
+from linkbert.pipeline.records import collect_counters  # noqa: E402
+from linkbert.pipeline.sources.pubmed import ReadPubmed  # noqa: E402
+from linkbert.pipeline.synth.pubmed import write_pubmed_baseline  # noqa: E402
 
 PEAK_MEMORY_SCRIPT = textwrap.dedent(
     r"""
@@ -39,8 +39,8 @@ PEAK_MEMORY_SCRIPT = textwrap.dedent(
     def kib(field):
         return int(re.search(field + r":\s+(\d+) kB", open("/proc/self/status").read()).group(1))
     if reader == "ours":
-        from pipeline.sources.medline_xml import iter_medline_records
-        from pipeline.sources.pubmed import open_decompressed
+        from linkbert.pipeline.sources.medline_xml import iter_medline_records
+        from linkbert.pipeline.sources.files import open_decompressed
         after_imports = kib("VmRSS")
         with open_decompressed(path) as stream:
             count = sum(1 for _ in iter_medline_records(stream, path))

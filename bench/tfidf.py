@@ -1,6 +1,6 @@
-"""TF-IDF top-k edges (``pipeline.tfidf.TfidfEdges``, defaults) against exact brute force.
+"""TF-IDF top-k edges (``pipeline.edges.tfidf.TfidfEdges``, defaults) against exact brute force.
 
-Exact baseline: ``TfidfVectorizer()`` on the same document strings (``pipeline.tfidf.document_text``)
+Exact baseline: ``TfidfVectorizer()`` on the same document strings (``pipeline.edges.tfidf.document_text``)
 and ``NearestNeighbors(metric="cosine", algorithm="brute")``. recall@5 counts an edge a -> b as a
 hit when b's exact cosine to a is at least a's 5th-best exact cosine (ties at the 5th place are
 all hits), over min(5, documents with a positive cosine) relevant neighbours per document.
@@ -46,7 +46,7 @@ import apache_beam as beam  # noqa: E402
 from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 from sklearn.neighbors import NearestNeighbors  # noqa: E402
 
-from pipeline.tfidf import TfidfEdges, document_text  # noqa: E402
+from linkbert.pipeline.edges.tfidf import TfidfEdges, document_text  # noqa: E402
 
 ENWIKI = REPO.parent / "shared" / "data" / "wikipedia" / "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 K = 5
@@ -100,7 +100,7 @@ def read_jsonl(path: str) -> list[dict]:
 
 def wikipedia_jsonl(dump: str, path: str) -> str:
     """Documents of a MediaWiki dump, as ReadWikipedia cleans them, into a JSONL file."""
-    from pipeline.sources.wikipedia import ReadWikipedia
+    from linkbert.pipeline.sources.wikipedia import ReadWikipedia
 
     with beam.Pipeline() as pipeline:
         read = pipeline | "ReadWikipedia" >> ReadWikipedia(dump)
@@ -191,7 +191,7 @@ def main(argv=None) -> int:
         recalls = [measure_recall("enwiki fragment", enwiki, out_dir),
                    measure_recall(f"topic corpus {4 * args.docs}", large, out_dir)]
         if args.synthwiki_docs:
-            from pipeline.synth.wiki import write_wiki_dump
+            from linkbert.pipeline.synth.wiki import write_wiki_dump
 
             dump = write_wiki_dump(os.path.join(tmp, "synthwiki"), args.synthwiki_docs, args.seed)["dump"]
             measure_recall(f"synth wiki {args.synthwiki_docs} (information only)",

@@ -30,8 +30,8 @@ import numpy as np  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 import torch  # noqa: E402
 
-import schemas  # noqa: E402
-from train import distributed  # noqa: E402
+from linkbert import schemas  # noqa: E402
+from linkbert.train import distributed  # noqa: E402
 
 SHAPES = {
     # name: (hidden, layers, heads, intermediate, seq_len, batch)
@@ -64,8 +64,13 @@ def write_shards(directory: Path, tokenizer, seq_len: int, rows: int, seed: int 
 
 
 def dataset_for(data_dir: str, tokenizer, batch: int, num_workers: int):
-    from train.data import InstanceDataset, StreamConfig, open_shards, shard_paths
-    from train.masking import Masker, MaskingConfig
+    from linkbert.train.data import (
+        InstanceDataset,
+        StreamConfig,
+        open_shards,
+        shard_paths,
+    )
+    from linkbert.train.masking import Masker, MaskingConfig
 
     shards = open_shards(shard_paths(data_dir, "train"), schemas.tokenizer_fingerprint(tokenizer.get_vocab()))
     masker = Masker.from_tokenizer(MaskingConfig("token"), tokenizer)
@@ -77,11 +82,11 @@ def our_step(shape, tokenizer, batches):
     """A DeepSpeed engine exactly as ``linkbert train`` builds it, and a function running one step."""
     import deepspeed
 
-    from train import dsconfig, presets
-    from train.data import LoaderState
-    from train.loop import parameter_groups, train_step
-    from train.metrics import StepAccumulator
-    from train.model import from_scratch
+    from linkbert.train import dsconfig, presets
+    from linkbert.train.data import LoaderState
+    from linkbert.train.loop import parameter_groups, train_step
+    from linkbert.train.metrics import StepAccumulator
+    from linkbert.train.model import from_scratch
 
     hidden, layers, heads, intermediate, seq_len, batch = shape
     preset = presets.Preset("bench", presets.Architecture(hidden, layers, heads, intermediate), False, lr=1e-4,
@@ -136,7 +141,7 @@ def timed(step, count: int) -> float:
 
 
 def loader_rate(data_dir: str, tokenizer, batch: int, batches: int) -> float:
-    from train.data import build_loader
+    from linkbert.train.data import build_loader
 
     loader = iter(build_loader(dataset_for(data_dir, tokenizer, batch, num_workers=1), num_workers=1))
     next(loader)  # worker start-up is not throughput

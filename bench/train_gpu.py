@@ -41,11 +41,11 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     from bench.train import MINILM, SHAPES, dataset_for, write_shards
-    from train import distributed, dsconfig, presets
-    from train.data import LoaderState
-    from train.loop import parameter_groups, train_step
-    from train.metrics import StepAccumulator, peak_tflops
-    from train.model import count_parameters, flops_per_token, from_scratch
+    from linkbert.train import distributed, dsconfig, presets
+    from linkbert.train.data import LoaderState
+    from linkbert.train.loop import parameter_groups, train_step
+    from linkbert.train.metrics import StepAccumulator, peak_tflops
+    from linkbert.train.model import count_parameters, flops_per_token, from_scratch
 
     topology = distributed.init()
     seq_len = 512

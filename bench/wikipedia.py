@@ -38,9 +38,9 @@ DEFAULT_DUMP = REPO.parent / "shared/data/wikipedia/enwiki-latest-pages-articles
 
 def run_ours(dump: str, out_dir: str) -> dict:
     sys.path.insert(0, str(REPO))
-    from pipeline.sources.wikidump import RawPage, WorkUnit, read_pages
-    from pipeline.sources.wikipedia import page_outcome
-    from pipeline.sources.wikitext import WikitextCleaner
+    from linkbert.pipeline.sources.wikidump import RawPage, WorkUnit, read_pages
+    from linkbert.pipeline.sources.wikipedia import page_outcome
+    from linkbert.pipeline.sources.wikitext import WikitextCleaner
 
     started = time.perf_counter()
     articles = 0
@@ -118,7 +118,7 @@ def main() -> None:
               f"{xml_mb / seconds:.2f} MB/s (runs: {runs} s)")
 
     sys.path.insert(0, str(REPO))
-    from pipeline.synth.wiki import write_wiki_dump
+    from linkbert.pipeline.synth.wiki import write_wiki_dump
 
     with tempfile.TemporaryDirectory(prefix="bench-wikipedia-") as scratch:
         peaks = {}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from train.masking import STRATEGIES
+from linkbert.train.masking import STRATEGIES
 
 
 def add_parser(subparsers) -> None:
@@ -26,7 +26,7 @@ def add_parser(subparsers) -> None:
 
 
 def run_intrinsic(args: argparse.Namespace) -> int:
-    from eval.intrinsic import evaluate
+    from linkbert.eval.intrinsic import evaluate
 
     result = evaluate(args.model, args.data, args.max_instances, args.batch_size, args.seed, args.masking, args.split,
                       args.max_seq_len)

@@ -11,10 +11,16 @@ import logging
 import torch
 import torch.nn.functional as F
 
-import schemas
-from train.data import InstanceStream, StreamConfig, open_shards, shard_paths, work_units
-from train.masking import Masker, MaskingConfig
-from train.model import RELATIONS, LinkBertForPreTraining
+from linkbert import schemas
+from linkbert.train.data import (
+    InstanceStream,
+    StreamConfig,
+    open_shards,
+    shard_paths,
+    work_units,
+)
+from linkbert.train.masking import Masker, MaskingConfig
+from linkbert.train.model import RELATIONS, LinkBertForPreTraining
 
 
 def load_model(model_dir: str) -> tuple[LinkBertForPreTraining, bool]:

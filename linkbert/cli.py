@@ -9,11 +9,11 @@ import sys
 
 # (subcommand, module providing add_parser(subparsers)); each add_parser sets ``func`` on its parser.
 SUBCOMMANDS = (
-    ("synth", "pipeline.synth.cli"),
-    ("pipeline", "pipeline.run"),
-    ("report", "pipeline.report"),
-    ("train", "train.cli"),
-    ("eval", "eval.cli"),
+    ("synth", "linkbert.pipeline.synth.cli"),
+    ("pipeline", "linkbert.pipeline.run"),
+    ("report", "linkbert.pipeline.report.build"),
+    ("train", "linkbert.train.cli"),
+    ("eval", "linkbert.eval.cli"),
 )
 
 

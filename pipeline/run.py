@@ -1,7 +1,7 @@
 """``linkbert pipeline``: dump files -> documents, edges, tokenizer, segments, instances, manifest.
 
-Reads top to bottom as the data flow in DESIGN.md. Options are parsed once, here; every stage is a
-PTransform from its own module. Runs on the DirectRunner by default; any Beam runner option
+Reads top to bottom as the data flow: sources -> edges -> instances -> shards. Options are parsed
+once, here; every stage is a PTransform from its own room of ``linkbert.pipeline``. Runs on the DirectRunner by default; any Beam runner option
 (``--runner DataflowRunner --project ...``) passes through.
 """
 
@@ -16,16 +16,17 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-import schemas
-from pipeline.links import ResolveLinks
-from pipeline.pairing import RELATION_NAMES, MakeInstances, RandomEdges
-from pipeline.records import collect_counters
-from pipeline.segment import Segment
-from pipeline.shards import WriteParquetShards, instance_stats
-from pipeline.tokenizer import BuildTokenizer
+from linkbert import schemas
+from linkbert.pipeline import sources
+from linkbert.pipeline.edges.hyperlinks import ResolveLinks
+from linkbert.pipeline.edges.random import RandomEdges
+from linkbert.pipeline.instances.pairing import MakeInstances
+from linkbert.pipeline.instances.segment import Segment
+from linkbert.pipeline.instances.tokenizer import BuildTokenizer
+from linkbert.pipeline.records import collect_counters
+from linkbert.pipeline.shards.manifest import write_manifest
+from linkbert.pipeline.shards.writer import WriteParquetShards, instance_stats
 
-SOURCES = ("wikipedia", "pubmed", "pmc", "pubmed,pmc")
-DEFAULT_LINKS = {"wikipedia": "hyperlink", "pubmed": "citation", "pmc": "citation", "pubmed,pmc": "citation"}
 LINK_TYPES = ("hyperlink", "citation", "tfidf", "random")
 
 
@@ -40,7 +41,7 @@ def add_parser(subparsers) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", required=True, choices=SOURCES, help="input format")
+    parser.add_argument("--source", required=True, choices=sources.names(), help="input format")
     parser.add_argument("--input", required=True, help="input files: a glob or comma-separated globs (gs:// works)")
     parser.add_argument("--output", required=True, help="output directory (gs:// works)")
     parser.add_argument("--links", choices=LINK_TYPES, help="edge source (default: hyperlink for wikipedia, citation for pubmed/pmc)")
@@ -77,41 +78,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def read_documents(pipeline: beam.Pipeline, config: argparse.Namespace) -> dict:
     """The source stage: {"documents", "errors"} and, for Wikipedia, {"redirects"}."""
-    if config.source == "wikipedia":
-        from pipeline.sources.wikipedia import ReadWikipedia
-
-        namespaces = tuple(int(value) for value in config.namespaces.split(",") if value.strip())
-        return pipeline | "ReadWikipedia" >> ReadWikipedia(
-            config.input, namespaces=namespaces, keep_disambiguation=config.keep_disambiguation,
-            index_pattern=config.wiki_index, range_bytes=max(1, int(config.wiki_range_mb * (1 << 20))),
-        )
-    patterns = [pattern for pattern in config.input.split(",") if pattern.strip()]
-    pmc_patterns = [p for p in patterns if "nxml" in p] if config.source == "pubmed,pmc" else []
-    pubmed_patterns = [p for p in patterns if p not in pmc_patterns]
-    outputs = []
-    if config.source in ("pubmed", "pubmed,pmc") and pubmed_patterns:
-        from pipeline.sources.pubmed import ReadPubmed
-
-        outputs.append(pipeline | "ReadPubmed" >> ReadPubmed(",".join(pubmed_patterns), min_abstract_words=config.min_abstract_words))
-    if config.source == "pmc" or pmc_patterns:
-        from pipeline.sources.pmc import ReadPmc
-
-        pmc_input = config.input if config.source == "pmc" else ",".join(pmc_patterns)
-        outputs.append(pipeline | "ReadPmc" >> ReadPmc(pmc_input, include_body=config.pmc_body))
-    if len(outputs) == 1:
-        return outputs[0]
-    from pipeline.sources.pubmed import MergeDocuments
-
-    return {
-        "documents": tuple(output["documents"] for output in outputs) | "MergePubmedPmc" >> MergeDocuments(),
-        "errors": tuple(output["errors"] for output in outputs) | "SourceErrors" >> beam.Flatten(),
-    }
+    return sources.get(config.source).read(pipeline, config)
 
 
 def build_edges(documents, redirects, link_type: str, config: argparse.Namespace):
     """The edge source chosen by --links."""
     if link_type == "tfidf":
-        from pipeline.tfidf import TfidfEdges
+        from linkbert.pipeline.edges.tfidf import TfidfEdges
 
         return documents | "TfidfEdges" >> TfidfEdges(k=config.tfidf_k, seed=config.seed)
     if link_type == "random":
@@ -125,7 +98,7 @@ def build_edges(documents, redirects, link_type: str, config: argparse.Namespace
 def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: dict | None = None) -> None:
     """Add every stage to ``pipeline``; ``source`` replaces the source stage (tests feed documents directly)."""
     output = config.output
-    link_type = config.links or DEFAULT_LINKS[config.source]
+    link_type = config.links or sources.get(config.source).default_links
     seed = config.seed
 
     source = source if source is not None else read_documents(pipeline, config)
@@ -187,49 +160,6 @@ def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: 
     )
 
 
-def write_manifest(stats: list[dict], output: str, options: dict, tokenizer: dict, probabilities: dict) -> str:
-    """manifest.json: versions, tokenizer, options, per-table and per-shard counts, realised relation mix."""
-    tables: dict[str, dict] = {}
-    for entry in sorted(stats, key=lambda item: (item["table"], item["file"])):
-        table = tables.setdefault(entry["table"], {"rows": 0, "files": []})
-        table["rows"] += entry["rows"]
-        table["files"].append({key: value for key, value in entry.items() if key != "table"})
-    splits = {}
-    for entry in tables.get("instances", {}).get("files", []):
-        split = splits.setdefault(entry["split"], {"rows": 0, "tokens": 0, "relations": {}, "link_types": {}})
-        split["rows"] += entry["rows"]
-        split["tokens"] += entry.get("tokens", 0)
-        for relation, count in entry.get("relations", {}).items():
-            name = RELATION_NAMES[int(relation)]
-            split["relations"][name] = split["relations"].get(name, 0) + count
-        for link_type, count in entry.get("link_types", {}).items():
-            split["link_types"][link_type] = split["link_types"].get(link_type, 0) + count
-    for split in splits.values():
-        split["relation_mix"] = {name: round(count / split["rows"], 4) for name, count in split["relations"].items()} if split["rows"] else {}
-    manifest = {
-        "schema_version": {name: schemas.version(name) for name in schemas.TABLES},
-        "tokenizer": {"fingerprint": tokenizer["fingerprint"], "vocab_size": tokenizer["vocab_size"],
-                      "lowercase": tokenizer["lowercase"], "path": "tokenizer"},
-        "options": options,
-        "relation_ids": {name: relation for relation, name in RELATION_NAMES.items()},
-        "relation_probabilities": {klass: [round(p, 6) for p in values] for klass, values in sorted(probabilities.items())},
-        "splits": splits,
-        "tables": tables,
-    }
-    path = FileSystems.join(output, "manifest.json")
-    with FileSystems.create(path) as handle:
-        handle.write(json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
-    return path
-
-
-def _source_reconciliation(source: str, counters: dict[str, int]) -> tuple[bool, list[str]]:
-    module = {"wikipedia": "pipeline.sources.wikipedia"}.get(source, "pipeline.sources.pubmed")
-    import importlib
-
-    reconcile = getattr(importlib.import_module(module), "reconcile", None)
-    return reconcile(counters) if reconcile else (True, [])
-
-
 def parse_config(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     """``linkbert pipeline`` arguments -> (config, Beam arguments); for callers other than the CLI."""
     parser = argparse.ArgumentParser(prog="linkbert pipeline")
@@ -249,7 +179,10 @@ def run(config: argparse.Namespace, beam_args: list[str] | None = None, source_f
     result = pipeline.run()
     result.wait_until_finish()
     counters = collect_counters(result)
-    balanced, summary = _source_reconciliation(config.source, counters)
+    if source_fn is None:
+        balanced, summary = sources.get(config.source).reconcile(counters)
+    else:  # documents built in memory: no source stage whose counters could reconcile
+        balanced, summary = True, ["documents given in memory: no source counters to reconcile"]
     manifest_path = FileSystems.join(config.output, "manifest.json")
     with FileSystems.open(manifest_path) as handle:
         manifest = json.loads(handle.read().decode("utf-8"))

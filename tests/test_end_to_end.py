@@ -7,7 +7,7 @@ import sys
 import pyarrow.dataset as ds
 import pytest
 
-from pipeline.cli import main as linkbert
+from linkbert.cli import main as linkbert
 
 ENWIKI = "wikipedia/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 PUBMED_FILES = [
@@ -79,10 +79,10 @@ def test_generated_corpus_through_pipeline_training_export_and_eval(tmp_path):
     assert status == 0
     assert _manifest(data)["splits"]["heldout"]["rows"] > 0
     # The trainer and the evaluation run as separate processes, as the demo runs them.
-    subprocess.run([sys.executable, "-m", "pipeline.cli", "train", "--data", str(data), "--output", str(run),
+    subprocess.run([sys.executable, "-m", "linkbert", "train", "--data", str(data), "--output", str(run),
                     "--preset", "tiny", "--max-steps", "12", "--global-batch-size", "8", "--micro-batch-size", "4",
                     "--no-progress"], check=True)
-    result = subprocess.run([sys.executable, "-m", "pipeline.cli", "eval", "intrinsic", "--model", str(run / "hf"),
+    result = subprocess.run([sys.executable, "-m", "linkbert", "eval", "intrinsic", "--model", str(run / "hf"),
                              "--data", str(data), "--json"], check=True, capture_output=True, text=True)
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     assert 0.0 <= metrics["drp_acc"] <= 1.0 and 0.0 <= metrics["mlm_acc"] <= 1.0

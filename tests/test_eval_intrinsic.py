@@ -1,11 +1,11 @@
 import json
 
 import pytest
-
-import pipeline.cli
-from eval.intrinsic import evaluate
-from train.data import ShardError
 from train_fixtures import build_instance_dir, trained_run
+
+from linkbert import cli as linkbert_cli
+from linkbert.eval.intrinsic import evaluate
+from linkbert.train.data import ShardError
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def run(tmp_path_factory):
 @pytest.mark.slow
 def test_cli_prints_json_metrics_last(run, capsys):
     data_dir, run_dir = run
-    code = pipeline.cli.main(["eval", "intrinsic", "--model", str(run_dir / "hf"), "--data", str(data_dir),
+    code = linkbert_cli.main(["eval", "intrinsic", "--model", str(run_dir / "hf"), "--data", str(data_dir),
                               "--json", "--max-instances", "25", "--batch-size", "8"])
     assert code == 0
     lines = capsys.readouterr().out.strip().splitlines()
@@ -36,7 +36,7 @@ def test_deterministic_and_better_than_an_untrained_model(run, tmp_path):
     again = evaluate(str(run_dir / "hf"), str(data_dir))
     assert first == again
     # The same architecture at step 20 of the same run predicts masked tokens worse than at step 40.
-    from train.export import export_checkpoint
+    from linkbert.train.export import export_checkpoint
 
     early = export_checkpoint(str(run_dir), "step00000020", str(tmp_path / "early"))
     assert evaluate(early, str(data_dir))["mlm_loss"] > first["mlm_loss"]

@@ -4,12 +4,19 @@ import logging
 import pyarrow.parquet as pq
 import pytest
 import torch
+from train_fixtures import build_instance_dir, rewrite_metadata, write_shards
 from transformers import AutoTokenizer
 
-from train.data import (InstanceDataset, LoaderState, ShardError, StreamConfig, build_loader,
-                        open_shards, shard_paths)
-from train.masking import Masker, MaskingConfig
-from train_fixtures import build_instance_dir, rewrite_metadata, write_shards
+from linkbert.train.data import (
+    InstanceDataset,
+    LoaderState,
+    ShardError,
+    StreamConfig,
+    build_loader,
+    open_shards,
+    shard_paths,
+)
+from linkbert.train.masking import Masker, MaskingConfig
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +152,7 @@ def test_invalid_rows_are_skipped_and_logged(tmp_path, caplog):
     rows[5]["num_tokens"] += 1
     write_shards(rows, copy.root / "instances", "train", 1, 100, copy.fingerprint)
     tokenizer = AutoTokenizer.from_pretrained(str(copy.tokenizer_dir))
-    with caplog.at_level(logging.WARNING, logger="train.data"):
+    with caplog.at_level(logging.WARNING, logger="linkbert.train.data"):
         ds = dataset(copy, tokenizer)
         stream = ds.stream(0)
         seen = [r for b in stream.epoch_batches(0) for r in b.row_ids.tolist()]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from train.masking import Masker, MaskingConfig
+from linkbert.train.masking import Masker, MaskingConfig
 
 # A toy WordPiece vocabulary: 5 specials, 40 word starts, 20 continuations ("##..").
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]

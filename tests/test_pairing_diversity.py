@@ -7,7 +7,7 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from scipy.stats import chisquare
 
-from pipeline.pairing import LINKED, MakeInstances
+from linkbert.pipeline.instances.pairing import LINKED, MakeInstances
 
 TARGETS = {"t1": 0, "t2": 20, "t3": 60, "t4": 180}  # extra in-links planted beyond the anchors' own
 ANCHORS = [f"anchor{i}" for i in range(20)]

@@ -7,22 +7,22 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-
-import pipeline.run as pipeline_run
-import schemas
-from pipeline.links import ResolveLinks
-from pipeline.pairing import choose_link, draw_relation, make_pair, relation_uniform, solve_relation_probabilities
-from pipeline.segment import segment_text, split_sentences
-from pipeline.shards import WriteParquetShards, shard_targets
-from pipeline.stablehash import stable_uniform
-from pipeline.tokenizer import load_tokenizer, train_wordpiece
 from pipeline_fixtures import WORDS, linked_documents, memory_source
 
-
-@pytest.fixture(autouse=True)
-def _no_source_reconciliation(monkeypatch):
-    # Documents come from memory here: there is no source stage whose counters could reconcile.
-    monkeypatch.setattr(pipeline_run, "_source_reconciliation", lambda source, counters: (True, []))
+import linkbert.pipeline.run as pipeline_run
+from linkbert import schemas
+from linkbert.pipeline.edges.hyperlinks import ResolveLinks
+from linkbert.pipeline.instances.pairing import (
+    choose_link,
+    draw_relation,
+    make_pair,
+    relation_uniform,
+    solve_relation_probabilities,
+)
+from linkbert.pipeline.instances.segment import segment_text, split_sentences
+from linkbert.pipeline.instances.tokenizer import load_tokenizer, train_wordpiece
+from linkbert.pipeline.shards.writer import WriteParquetShards, shard_targets
+from linkbert.pipeline.stablehash import stable_uniform
 
 
 def _run(tmp_path, name, extra_args=(), beam_args=(), num_docs=60):

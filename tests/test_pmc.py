@@ -6,12 +6,14 @@ import apache_beam as beam
 import pubmed_parser
 import pytest
 from lxml import etree
-
-from pipeline.sources.pmc import ReadPmc
-from pipeline.sources.pmc_jats import read_jats_article
-from pipeline.sources.pubmed import MergeDocuments, ReadPubmed, reconcile
-from pipeline.sources.safe_xml import parse_bytes_safe
 from test_pubmed import UPDATE_2026, real_elements, revised, run_source, write_medline
+
+from linkbert.pipeline.sources.merge import MergeDocuments
+from linkbert.pipeline.sources.pmc import ReadPmc
+from linkbert.pipeline.sources.pmc_jats import read_jats_article
+from linkbert.pipeline.sources.pubmed import ReadPubmed
+from linkbert.pipeline.sources.safe_xml import parse_bytes_safe
+from linkbert.pipeline.sources.versions import reconcile
 
 PMC = "pubmed/pmc/"
 # file -> (PMID, PMC id, year, distinct cited PMIDs)

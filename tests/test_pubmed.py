@@ -16,11 +16,17 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that
 from lxml import etree
 
-import schemas
-from pipeline.sources.medline_xml import BadRecord, Deletion, MedlineArticle, iter_medline_records
-from pipeline.records import collect_counters
-from pipeline.sources.pubmed import ReadPubmed, file_version_key, reconcile
-from pipeline.synth.pubmed import write_pubmed_baseline
+from linkbert import schemas
+from linkbert.pipeline.records import collect_counters
+from linkbert.pipeline.sources.medline_xml import (
+    BadRecord,
+    Deletion,
+    MedlineArticle,
+    iter_medline_records,
+)
+from linkbert.pipeline.sources.pubmed import ReadPubmed
+from linkbert.pipeline.sources.versions import file_version_key, reconcile
+from linkbert.pipeline.synth.pubmed import write_pubmed_baseline
 
 MEDLINE = "pubmed/medline/"
 UPDATE_2026 = MEDLINE + "pubmed26n1335.xml.gz"
@@ -344,8 +350,8 @@ def test_memory_is_flat_in_file_size(real_data, tmp_path):
     script = textwrap.dedent(
         """
         import re, sys
-        from pipeline.sources.medline_xml import iter_medline_records
-        from pipeline.sources.pubmed import open_decompressed
+        from linkbert.pipeline.sources.medline_xml import iter_medline_records
+        from linkbert.pipeline.sources.files import open_decompressed
         with open_decompressed(sys.argv[1]) as stream:
             count = sum(1 for _ in iter_medline_records(stream, sys.argv[1]))
         # VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec

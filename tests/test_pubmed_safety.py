@@ -5,11 +5,12 @@ import sys
 import textwrap
 
 import pytest
-
-from pipeline.sources.pmc import ReadPmc
-from pipeline.sources.pubmed import ReadPubmed, reconcile
-from pipeline.sources.safe_xml import UnsafeXmlError, parse_bytes_safe
 from test_pubmed import run_source
+
+from linkbert.pipeline.sources.pmc import ReadPmc
+from linkbert.pipeline.sources.pubmed import ReadPubmed
+from linkbert.pipeline.sources.safe_xml import UnsafeXmlError, parse_bytes_safe
+from linkbert.pipeline.sources.versions import reconcile
 
 LAUGHS = "\n".join(
     [' <!ENTITY lol0 "lol">']
@@ -64,8 +65,8 @@ def test_billion_laughs_fails_fast_with_bounded_memory(tmp_path):
         """
         import resource, sys
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-        from pipeline.sources.medline_xml import iter_medline_records
-        from pipeline.sources.safe_xml import UnsafeXmlError, parse_bytes_safe
+        from linkbert.pipeline.sources.medline_xml import iter_medline_records
+        from linkbert.pipeline.sources.safe_xml import UnsafeXmlError, parse_bytes_safe
         try:
             with open(sys.argv[1], "rb") as stream:
                 list(iter_medline_records(stream, sys.argv[1]))

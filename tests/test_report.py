@@ -7,12 +7,12 @@ from html.parser import HTMLParser
 import pyarrow.dataset as ds
 import pytest
 from PIL import Image
-
-import pipeline.run as pipeline_run
-from pipeline.cli import main as cli_main
-from pipeline.pairing import RELATION_NAMES
-from pipeline.report import ReportError, build_report
 from pipeline_fixtures import linked_documents, memory_source
+
+import linkbert.pipeline.run as pipeline_run
+from linkbert.cli import main as cli_main
+from linkbert.pipeline.instances.pairing import RELATION_NAMES
+from linkbert.pipeline.report.build import ReportError, build_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -66,9 +66,7 @@ def pipeline_output(tmp_path_factory):
         ["--source", "wikipedia", "--input", "memory", "--output", output, "--vocab-size", "400",
          "--heldout-fraction", "0.1", "--num-shards", "2"]
     )
-    with pytest.MonkeyPatch.context() as patch:  # in-memory documents: no source counters to reconcile
-        patch.setattr(pipeline_run, "_source_reconciliation", lambda source, counters: (True, []))
-        manifest = pipeline_run.run(config, [], memory_source(documents, redirects))
+    manifest = pipeline_run.run(config, [], memory_source(documents, redirects))
     return output, manifest, {document["doc_id"]: document for document in documents}
 
 

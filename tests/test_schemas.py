@@ -1,7 +1,7 @@
 import pyarrow as pa
 import pytest
 
-import schemas
+from linkbert import schemas
 
 
 def _instance_row(**overrides):
@@ -13,7 +13,7 @@ def _instance_row(**overrides):
 
 @pytest.mark.parametrize("table", schemas.TABLES)
 def test_every_column_is_documented(table):
-    readme = (schemas.resources.files("schemas") / "README.md").read_text()
+    readme = (schemas.resources.files("linkbert.schemas") / "README.md").read_text()
     for field in schemas.definition(table)["fields"]:
         assert f"`{field['name']}`" in readme, f"{table}.{field['name']} missing from schemas/README.md"
         assert field["description"]

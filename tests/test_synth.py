@@ -17,11 +17,16 @@ import pubmed_parser
 import pytest
 from lxml import etree
 
-from pipeline.cli import main as linkbert_main
-from pipeline.synth import write_pubmed_baseline, write_wiki_dump
-from pipeline.synth.graph import LinkGraph
-from pipeline.synth.names import GIVEN_NAMES, RESERVED_WORDS, NameSpace, is_generated_name_shape
-from pipeline.synth.randomness import KeyedPermutation
+from linkbert.cli import main as linkbert_main
+from linkbert.pipeline.synth import write_pubmed_baseline, write_wiki_dump
+from linkbert.pipeline.synth.graph import LinkGraph
+from linkbert.pipeline.synth.names import (
+    GIVEN_NAMES,
+    RESERVED_WORDS,
+    NameSpace,
+    is_generated_name_shape,
+)
+from linkbert.pipeline.synth.randomness import KeyedPermutation
 
 WIKI_DOCS = 300
 PUBMED_DOCS = 400
@@ -301,8 +306,8 @@ def test_cli_prints_the_paths_it_wrote(tmp_path, capsys):
 
 def test_any_document_of_a_million_document_corpus_renders_alone():
     """Nothing is built per document up front, so a page deep in a huge corpus renders directly."""
-    from pipeline.synth.pubmed import PubMedWorld
-    from pipeline.synth.wikiworld import WikiWorld
+    from linkbert.pipeline.synth.pubmed import PubMedWorld
+    from linkbert.pipeline.synth.wikiworld import WikiWorld
 
     world = WikiWorld(2_000_000, seed=1)
     page = world.article(1_999_999)

@@ -13,9 +13,9 @@ import pytest
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.neighbors import NearestNeighbors
 
-import schemas
-from pipeline.records import collect_counters
-from pipeline.tfidf import TfidfEdges, document_text
+from linkbert import schemas
+from linkbert.pipeline.edges.tfidf import TfidfEdges, document_text
+from linkbert.pipeline.records import collect_counters
 
 ENWIKI = "wikipedia/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 # Every document indexes all its terms, nothing is pruned and every pair sharing a term is rescored:
@@ -167,7 +167,7 @@ def test_refuses_what_it_cannot_do(options, error):
 
 @pytest.mark.slow
 def test_enwiki_fragment_recall_against_brute_force(tmp_path, real_data):
-    from pipeline.sources.wikipedia import ReadWikipedia
+    from linkbert.pipeline.sources.wikipedia import ReadWikipedia
 
     dump = str(real_data(ENWIKI))
     with beam.Pipeline() as pipeline:

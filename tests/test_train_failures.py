@@ -1,9 +1,9 @@
 import subprocess
 
 import pytest
-
-from train.cli import main
 from train_fixtures import REPO, build_instance_dir, rewrite_metadata, train_command
+
+from linkbert.train.cli import main
 
 
 def test_refuses_shards_of_another_tokenizer_before_starting(tmp_path):

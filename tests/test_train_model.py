@@ -1,8 +1,8 @@
 import torch
 import torch.nn.functional as F
 
-from train.model import LinkBertForPreTraining, from_scratch, set_dropout
-from train.presets import Architecture
+from linkbert.train.model import LinkBertForPreTraining, from_scratch, set_dropout
+from linkbert.train.presets import Architecture
 
 
 def batch_with_padding(vocab: int, generator: torch.Generator):

@@ -5,9 +5,9 @@ import subprocess
 import time
 
 import pytest
-
-from train import checkpoint
 from train_fixtures import REPO, build_instance_dir, run_train, train_command
+
+from linkbert.train import checkpoint
 
 STEPS = 30
 ARGS = ("--max-steps", str(STEPS), "--save-every", "4", "--log-every", "1", "--global-batch-size", "8",

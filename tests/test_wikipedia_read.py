@@ -12,20 +12,13 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 
-import schemas
-from pipeline.records import METRICS_NAMESPACE
-from pipeline.sources.wikidump import (
-    DumpReadError,
-    RawPage,
-    ReadFailure,
-    WorkUnit,
-    find_index,
-    plan_units,
-    read_pages,
-    read_stream_offsets,
-)
-from pipeline.sources.wikipedia import ReadWikipedia, page_outcome, reconcile
-from pipeline.sources.wikitext import WikitextCleaner
+from linkbert import schemas
+from linkbert.pipeline.records import METRICS_NAMESPACE
+from linkbert.pipeline.sources.compressed import DumpReadError
+from linkbert.pipeline.sources.multistream import find_index, plan_units, read_stream_offsets
+from linkbert.pipeline.sources.wikidump import RawPage, ReadFailure, WorkUnit, read_pages
+from linkbert.pipeline.sources.wikipedia import ReadWikipedia, page_outcome, reconcile
+from linkbert.pipeline.sources.wikitext import WikitextCleaner
 
 ENWIKI = "wikipedia/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 TABLES = "wikipedia/enwiki-table-markup.xml.bz2"
@@ -169,7 +162,7 @@ def test_multistream_ranges_match_sequential_read(enwiki_sequential, tmp_path):
 
 @pytest.mark.slow
 def test_synthetic_multistream_matches_single_stream_dump(tmp_path):
-    from pipeline.synth.wiki import write_wiki_dump
+    from linkbert.pipeline.synth.wiki import write_wiki_dump
 
     multi = write_wiki_dump(tmp_path / "multi", num_docs=120, seed=3, multistream=True, pages_per_stream=15)
     single = write_wiki_dump(tmp_path / "single", num_docs=120, seed=3)

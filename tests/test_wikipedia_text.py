@@ -4,15 +4,9 @@ import re
 
 import pytest
 
-from pipeline.sources.wikidump import RawPage, WorkUnit, read_pages
-from pipeline.sources.wikitext import (
-    SiteInfo,
-    WikitextCleaner,
-    WikitextError,
-    clean_wikitext,
-    is_disambiguation,
-    normalize_title,
-)
+from linkbert.pipeline.edges.titles import SiteInfo, normalize_title
+from linkbert.pipeline.sources.wikidump import RawPage, WorkUnit, read_pages
+from linkbert.pipeline.sources.wikitext import WikitextCleaner, WikitextError, clean_wikitext, is_disambiguation
 
 ENWIKI = "wikipedia/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 TABLES = "wikipedia/enwiki-table-markup.xml.bz2"

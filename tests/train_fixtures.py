@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-import schemas
+from linkbert import schemas
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 _SYLLABLES = "ka lo mi ne su ra ti vo ze pu ba do fe gi hu ja".split()

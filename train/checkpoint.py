@@ -15,7 +15,7 @@ import shutil
 import numpy as np
 import torch
 
-from train import distributed
+from linkbert.train import distributed
 
 LATEST = "latest"
 TAG_PREFIX = "step"
@@ -116,7 +116,9 @@ def module_state_dict(directory: str, tag: str) -> dict[str, torch.Tensor]:
         raise FileNotFoundError(f"{checkpoint_dir}: no mp_rank_00_model_states.pt")
     state = torch.load(model_file, map_location="cpu", weights_only=False)["module"]
     if glob.glob(os.path.join(checkpoint_dir, "*zero_pp_rank_*_optim_states.pt")):
-        from deepspeed.utils.zero_to_fp32 import get_fp32_state_dict_from_zero_checkpoint
+        from deepspeed.utils.zero_to_fp32 import (
+            get_fp32_state_dict_from_zero_checkpoint,
+        )
 
         # The fp32 master weights of the trained parameters; frozen ones keep their module copy.
         state.update(get_fp32_state_dict_from_zero_checkpoint(directory, tag=tag))

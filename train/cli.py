@@ -14,9 +14,9 @@ import sys
 # machine ran 6x slower); passive waiting costs little when the cores are free. Read when torch loads.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from train.dsconfig import PRECISIONS
-from train.masking import STRATEGIES
-from train.presets import PRESETS
+from linkbert.train.dsconfig import PRECISIONS
+from linkbert.train.masking import STRATEGIES
+from linkbert.train.presets import PRESETS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,8 +93,8 @@ def add_parser(subparsers) -> None:
 def run_train(args: argparse.Namespace) -> int:
     if not args.data or not args.output:
         raise SystemExit("linkbert train: --data DIR and --output RUNDIR are required")
-    from train.data import ShardError
-    from train.loop import NonFiniteLossError, train
+    from linkbert.train.data import ShardError
+    from linkbert.train.loop import NonFiniteLossError, train
 
     try:
         train(args)
@@ -104,7 +104,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from train.export import export_checkpoint
+    from linkbert.train.export import export_checkpoint
 
     path = export_checkpoint(args.output, args.tag, args.hf_dir)
     print(f"exported {path}")

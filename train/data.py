@@ -25,8 +25,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-import schemas
-from train.masking import Masker
+from linkbert import schemas
+from linkbert.train.masking import Masker
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ import copy
 import json
 from importlib import resources
 
-from train.presets import Preset, Schedule
-from train.schedule import deepspeed_scheduler
+from linkbert.train.presets import Preset, Schedule
+from linkbert.train.schedule import deepspeed_scheduler
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -22,7 +22,7 @@ def load_base(precision: str, path: str | None = None) -> dict:
             raise ValueError(f"--deepspeed-config {path}: {exc}") from exc
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    text = resources.files("train").joinpath("configs", f"{precision}.json").read_text(encoding="utf-8")
+    text = resources.files("linkbert.train").joinpath("configs", f"{precision}.json").read_text(encoding="utf-8")
     return json.loads(text)
 
 

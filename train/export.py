@@ -12,8 +12,8 @@ import os
 
 from transformers import AutoTokenizer, BertConfig
 
-from train import checkpoint
-from train.model import RELATIONS, LinkBertForPreTraining
+from linkbert.train import checkpoint
+from linkbert.train.model import RELATIONS, LinkBertForPreTraining
 
 MODEL_CONFIG = "model_config.json"
 RUN_INFO = "run.json"

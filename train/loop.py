@@ -13,15 +13,34 @@ import time
 import numpy as np
 import torch
 
-import schemas
-from train import checkpoint, distributed, dsconfig, presets
-from train.data import (Batch, InstanceDataset, LoaderState, StreamConfig, StreamPosition, build_loader, open_shards,
-                        shard_paths)
-from train.export import MODEL_CONFIG, RUN_INFO, TOKENIZER_DIR, export_checkpoint
-from train.masking import Masker, MaskingConfig
-from train.metrics import MetricsWriter, StepAccumulator, peak_tflops
-from train.model import (LinkBertForPreTraining, count_parameters, flops_per_token, from_checkpoint,
-                         from_scratch, set_dropout)
+from linkbert import schemas
+from linkbert.train import checkpoint, distributed, dsconfig, presets
+from linkbert.train.data import (
+    Batch,
+    InstanceDataset,
+    LoaderState,
+    StreamConfig,
+    StreamPosition,
+    build_loader,
+    open_shards,
+    shard_paths,
+)
+from linkbert.train.export import (
+    MODEL_CONFIG,
+    RUN_INFO,
+    TOKENIZER_DIR,
+    export_checkpoint,
+)
+from linkbert.train.masking import Masker, MaskingConfig
+from linkbert.train.metrics import MetricsWriter, StepAccumulator, peak_tflops
+from linkbert.train.model import (
+    LinkBertForPreTraining,
+    count_parameters,
+    flops_per_token,
+    from_checkpoint,
+    from_scratch,
+    set_dropout,
+)
 
 log = logging.getLogger("linkbert.train")
 

@@ -10,7 +10,7 @@ import time
 
 import torch
 
-from train.model import RELATIONS, PretrainingOutput
+from linkbert.train.model import RELATIONS, PretrainingOutput
 
 # Peak dense fp16/bf16 tensor throughput (TFLOP/s) for the MFU estimate; --peak-tflops overrides.
 PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0, "L4": 121.0,

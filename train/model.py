@@ -15,9 +15,12 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import BertConfig, BertModel, BertPreTrainedModel
 from transformers.masking_utils import create_bidirectional_mask
-from transformers.models.bert.modeling_bert import BertLMPredictionHead, BertSelfAttention
+from transformers.models.bert.modeling_bert import (
+    BertLMPredictionHead,
+    BertSelfAttention,
+)
 
-from train.presets import Architecture
+from linkbert.train.presets import Architecture
 
 RELATIONS = ("contiguous", "random", "linked")
 

@@ -6,7 +6,7 @@ the same curve as a formula, for logs and tests.
 
 from __future__ import annotations
 
-from train.presets import Schedule
+from linkbert.train.presets import Schedule
 
 
 def deepspeed_scheduler(schedule: Schedule) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 
-from pipeline.records import counter
+from linkbert.pipeline.records import counter
 
 DIRECT, VIA_REDIRECT = "doc", "redirect"
 

@@ -23,7 +23,7 @@ analyzer), the exact neighbours are mostly decided by pruned terms and the index
 Records travel between stages as column batches keyed by a shard instead of one element per
 posting or pair: a grouping costs the Python SDK about the same per element whatever its size, and
 there are hundreds of postings per document. Terms and documents are known by 63 bits of a stable
-hash of their text (``pipeline.stablehash``), so a batch is a few numpy buffers that Beam's coder
+hash of their text (``linkbert.pipeline.stablehash``), so a batch is a few numpy buffers that Beam's coder
 copies whole and the stages work on arrays; doc_id strings travel only where edges are made. A
 shard holds about ``docs_per_shard`` documents' worth of records (the shard count is
 n / docs_per_shard, at most ``max_shards``; rescoring also holds up to ``candidates`` partner vectors
@@ -43,14 +43,27 @@ from numbers import Integral
 
 import apache_beam as beam
 import numpy as np
-import scipy.sparse as sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from pipeline.records import counter
-from pipeline.stablehash import stable_hash
+from linkbert.pipeline.edges.tfidf_arrays import (
+    ShardBuffer,
+    Vectors,
+    merged,
+    pack,
+    rechunked,
+    run_starts,
+    shard_of,
+    sorted_distinct,
+    sorted_pairs,
+    sum_by_pair,
+    take,
+    top_per_group,
+    unpack,
+)
+from linkbert.pipeline.records import counter
+from linkbert.pipeline.stablehash import stable_hash
 
 LINK_TYPE = "tfidf"
-RECORDS_PER_BATCH = 100_000
 VECTORS_PER_BATCH = 500
 MAX_INDEX_TERMS = 4096
 # Partial scores are rounded to multiples of 2**-40: a pair sums at most MAX_INDEX_TERMS of them,
@@ -114,185 +127,8 @@ def num_shards(num_docs: int, docs_per_shard: int, max_shards: int) -> int:
 # A batch is a dict of columns: numpy arrays, packed as (dtype, bytes) so that Beam's coder copies
 # one buffer instead of encoding every number, or lists of doc_id strings.
 
-def _pack(array: np.ndarray) -> tuple[str, bytes]:
-    return array.dtype.str, array.tobytes()
-
-
-def _unpack(packed: tuple[str, bytes]) -> np.ndarray:
-    dtype, data = packed
-    return np.frombuffer(data, dtype=dtype)
-
-
-def _packed(columns: dict) -> dict:
-    return {name: _pack(value) if isinstance(value, np.ndarray) else value for name, value in columns.items()}
-
-
-def _unpacked(batch: dict) -> dict:
-    return {name: _unpack(value) if isinstance(value, tuple) else value for name, value in batch.items()}
-
-
-def _take(column, indices: np.ndarray):
-    return column[indices] if isinstance(column, np.ndarray) else [column[i] for i in indices.tolist()]
-
-
-def _concatenate(parts: list[dict]) -> dict:
-    """Unpacked column dicts with the same columns -> one."""
-    return {
-        name: np.concatenate([part[name] for part in parts]) if isinstance(first, np.ndarray)
-        else [item for part in parts for item in part[name]]
-        for name, first in parts[0].items()
-    }
-
-
-def _rechunked(batches, records: int = RECORDS_PER_BATCH):
-    """Unpacked column dicts of about ``records`` rows each from an iterable of packed batches, so
-    that a shard's many small batches cost a few array operations, not one each."""
-    parts, size = [], 0
-    for batch in batches:
-        part = _unpacked(batch)
-        parts.append(part)
-        size += len(next(iter(part.values())))
-        if size >= records:
-            yield _concatenate(parts)
-            parts, size = [], 0
-    if parts:
-        yield _concatenate(parts)
-
-
-def _merged(batches) -> dict | None:
-    """One shard's grouped batches -> one dict of columns (None when there are none)."""
-    parts = [_unpacked(batch) for batch in batches]
-    return _concatenate(parts) if parts else None
-
-
-class _ShardBuffer:
-    """Column chunks grouped by destination shard; ``add`` and ``flush`` yield ``(shard, batch)``
-    once a shard holds ``limit`` records, and at the end."""
-
-    def __init__(self, limit: int = RECORDS_PER_BATCH):
-        self._limit = limit
-        self._chunks: dict[int, list[dict]] = defaultdict(list)
-        self._sizes: Counter = Counter()
-
-    def add(self, destinations: np.ndarray, columns: dict):
-        """Add records (equally long columns) whose destination shards are ``destinations``."""
-        order = np.argsort(destinations, kind="stable")
-        sorted_destinations = destinations[order]
-        starts = _run_starts(sorted_destinations)
-        for start, end in zip(starts.tolist(), np.r_[starts[1:], len(order)].tolist()):
-            part = order[start:end]
-            shard = int(sorted_destinations[start])
-            self._chunks[shard].append({name: _take(value, part) for name, value in columns.items()})
-            self._sizes[shard] += len(part)
-            if self._sizes[shard] >= self._limit:
-                yield self._emit(shard)
-
-    def flush(self):
-        for shard in sorted(self._chunks):
-            yield self._emit(shard)
-
-    def _emit(self, shard: int):
-        del self._sizes[shard]
-        return shard, _packed(_concatenate(self._chunks.pop(shard)))
-
 
 # --- array helpers ------------------------------------------------------------------------------
-
-def _run_starts(sorted_values: np.ndarray) -> np.ndarray:
-    """Start offsets of the runs of equal values in ``sorted_values``."""
-    if len(sorted_values) == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-
-
-def _rank_in_run(sorted_values: np.ndarray) -> np.ndarray:
-    """0, 1, 2, ... within each run of equal values of ``sorted_values``."""
-    starts = _run_starts(sorted_values)
-    return np.arange(len(sorted_values)) - np.repeat(starts, np.diff(np.r_[starts, len(sorted_values)]))
-
-
-def _top_per_group(groups: np.ndarray, others: np.ndarray, scores: np.ndarray, n: int) -> np.ndarray:
-    """Indices of the ``n`` highest scores of each group, ties broken by the smaller ``others``."""
-    order = np.lexsort((others, -scores, groups))
-    return order[_rank_in_run(groups[order]) < n]
-
-
-def _sorted_pairs(first: np.ndarray, second: np.ndarray):
-    """(order sorting the pairs (first, second), start offsets of the runs of equal pairs in it)."""
-    order = np.lexsort((second, first))
-    first, second = first[order], second[order]
-    if len(first) == 0:
-        return order, np.zeros(0, dtype=np.int64)
-    return order, np.flatnonzero(np.r_[True, (first[1:] != first[:-1]) | (second[1:] != second[:-1])])
-
-
-def _sum_by_pair(first: np.ndarray, second: np.ndarray, values: np.ndarray):
-    """Distinct (first, second) pairs and the sums of their ``values``."""
-    order, starts = _sorted_pairs(first, second)
-    sums = np.add.reduceat(values[order], starts) if len(starts) else values[:0]
-    return first[order][starts], second[order][starts], sums
-
-
-def _sorted_distinct(values: np.ndarray) -> np.ndarray:
-    values = np.sort(values)
-    return values[_run_starts(values)]
-
-
-def _shard(hashes: np.ndarray, shards: int) -> np.ndarray:
-    return hashes % shards
-
-
-class _Vectors:
-    """l2-normalised document vectors in CSR form: sorted doc hashes, doc_ids, row offsets, term hashes, weights."""
-
-    def __init__(self, docs: np.ndarray, names: list, indptr: np.ndarray, terms: np.ndarray, weights: np.ndarray):
-        self.docs, self.names, self.indptr, self.terms, self.weights = docs, names, indptr, terms, weights
-
-    @classmethod
-    def from_batches(cls, batches, sort: bool = True) -> "_Vectors":
-        """Concatenated batches; sorted by doc hash (what ``row_of`` needs) unless ``sort`` is False."""
-        docs, names, indptrs, terms, weights = [], [], [], [], []
-        offset = 0
-        for batch in batches:
-            batch = _unpacked(batch)
-            docs.append(batch["doc"])
-            names.extend(batch["name"])
-            indptrs.append(batch["indptr"][:-1] + offset)
-            offset += int(batch["indptr"][-1])
-            terms.append(batch["term"])
-            weights.append(batch["weight"])
-        if not docs:
-            return cls(np.zeros(0, np.int64), [], np.zeros(1, np.int64), np.zeros(0, np.int64), np.zeros(0))
-        vectors = cls(np.concatenate(docs), names, np.r_[np.concatenate(indptrs), offset],
-                      np.concatenate(terms), np.concatenate(weights))
-        return vectors.rows(np.argsort(vectors.docs, kind="stable")) if sort else vectors
-
-    def rows(self, rows: np.ndarray) -> "_Vectors":
-        starts, ends = self.indptr[rows], self.indptr[rows + 1]
-        lengths = ends - starts
-        indptr = np.r_[0, np.cumsum(lengths)]
-        elements = np.repeat(starts - indptr[:-1], lengths) + np.arange(indptr[-1])
-        return _Vectors(self.docs[rows], _take(self.names, rows), indptr, self.terms[elements], self.weights[elements])
-
-    def row_of(self, docs: np.ndarray) -> np.ndarray:
-        """Row of each doc hash in ``docs``, -1 where absent."""
-        if len(self.docs) == 0:
-            return np.full(len(docs), -1, dtype=np.int64)
-        rows = np.minimum(np.searchsorted(self.docs, docs), len(self.docs) - 1)
-        return np.where(self.docs[rows] == docs, rows, -1)
-
-    def batch(self) -> dict:
-        return _packed({"doc": self.docs, "name": self.names, "indptr": self.indptr, "term": self.terms, "weight": self.weights})
-
-    def matrix(self, vocabulary: np.ndarray) -> sparse.csr_matrix:
-        """Rows over the columns ``vocabulary`` (sorted term hashes). Terms outside it are dropped,
-        which leaves each dot product with a row whose terms all lie in it unchanged."""
-        rows = np.repeat(np.arange(len(self.docs)), np.diff(self.indptr))
-        if len(vocabulary) == 0:
-            return sparse.csr_matrix((len(self.docs), 0))
-        columns = np.minimum(np.searchsorted(vocabulary, self.terms), len(vocabulary) - 1)
-        known = vocabulary[columns] == self.terms
-        return sparse.csr_matrix((self.weights[known], (rows[known], columns[known])), shape=(len(self.docs), len(vocabulary)))
 
 
 # --- stages -------------------------------------------------------------------------------------
@@ -349,11 +185,11 @@ class _RoutePostings(beam.DoFn):
         self._term_hashes.update((term, _key(term)) for term in missing)
         terms = np.fromiter(map(self._term_hashes.__getitem__, terms), dtype=np.int64, count=len(terms))
         docs = np.repeat(doc_hashes, [len(counts) for _, counts in documents])
-        postings = _ShardBuffer()
-        yield from postings.add(_shard(terms, shards), {"term": terms, "doc": docs, "tf": np.array(tfs, dtype=np.float64)})
+        postings = ShardBuffer()
+        yield from postings.add(shard_of(terms, shards), {"term": terms, "doc": docs, "tf": np.array(tfs, dtype=np.float64)})
         yield from postings.flush()
-        doc_names = _ShardBuffer()
-        for batch in [*doc_names.add(_shard(doc_hashes, shards), {"doc": doc_hashes, "name": names}), *doc_names.flush()]:
+        doc_names = ShardBuffer()
+        for batch in [*doc_names.add(shard_of(doc_hashes, shards), {"doc": doc_hashes, "name": names}), *doc_names.flush()]:
             yield beam.pvalue.TaggedOutput("names", batch)
 
 
@@ -375,8 +211,8 @@ class _WeighTermShard(beam.DoFn):
 
     def process(self, element, num_docs, shards):
         _, batches = element
-        all_terms = np.sort(np.concatenate([_unpack(batch["term"]) for batch in batches]))
-        starts = _run_starts(all_terms)
+        all_terms = np.sort(np.concatenate([unpack(batch["term"]) for batch in batches]))
+        starts = run_starts(all_terms)
         vocabulary, df = all_terms[starts], np.diff(np.r_[starts, len(all_terms)]).astype(np.float64)
         del all_terms
         min_count, max_count = doc_count_bounds(self._params, num_docs)
@@ -391,14 +227,14 @@ class _WeighTermShard(beam.DoFn):
         else:
             idf = np.ones(len(df))
 
-        weighted = _ShardBuffer()
-        for batch in _rechunked(batches):
+        weighted = ShardBuffer()
+        for batch in rechunked(batches):
             rows = np.searchsorted(vocabulary, batch["term"])
             keep = kept[rows]
             rows, tf = rows[keep], batch["tf"][keep]
             docs = batch["doc"][keep]
             tf_weight = (1.0 + np.log(tf)) if self._params["sublinear_tf"] else tf
-            yield from weighted.add(_shard(docs, shards), {
+            yield from weighted.add(shard_of(docs, shards), {
                 "doc": docs, "term": vocabulary[rows], "weight": tf_weight * idf[rows], "indexable": indexable[rows],
             })
         yield from weighted.flush()
@@ -423,7 +259,7 @@ class _BuildShardVectors(beam.DoFn):
         """doc key -> doc_id; a key named by several documents is reported and left out."""
         names_of = defaultdict(list)
         for batch in batches:
-            for doc, name in zip(_unpack(batch["doc"]).tolist(), batch["name"]):
+            for doc, name in zip(unpack(batch["doc"]).tolist(), batch["name"]):
                 names_of[doc].append(name)
         for names in names_of.values():
             if len(names) > 1:
@@ -436,7 +272,7 @@ class _BuildShardVectors(beam.DoFn):
     def process(self, element, shards):
         doc_shard, grouped = element
         name_of = self._names_by_key(grouped["names"])
-        postings = _merged(grouped["postings"])
+        postings = merged(grouped["postings"])
         if postings is not None:
             keep = np.isin(postings["doc"], np.fromiter(name_of, dtype=np.int64, count=len(name_of)))
             postings = {name: column[keep] for name, column in postings.items()}
@@ -447,10 +283,10 @@ class _BuildShardVectors(beam.DoFn):
         order = np.lexsort((postings["term"], postings["doc"]))
         docs, terms = postings["doc"][order], postings["term"][order]
         weights, indexable = postings["weight"][order], postings["indexable"][order]
-        starts = _run_starts(docs)
+        starts = run_starts(docs)
         norms = np.sqrt(np.add.reduceat(weights * weights, starts))
         weights = weights / np.repeat(norms, np.diff(np.r_[starts, len(docs)]))
-        vectors = _Vectors(docs[starts], [name_of[doc] for doc in docs[starts].tolist()], np.r_[starts, len(docs)],
+        vectors = Vectors(docs[starts], [name_of[doc] for doc in docs[starts].tolist()], np.r_[starts, len(docs)],
                            terms, weights)
         self._vectors.inc(len(starts))
         self._without_terms.inc(len(name_of) - len(starts))
@@ -460,11 +296,11 @@ class _BuildShardVectors(beam.DoFn):
         yield beam.pvalue.TaggedOutput("documents", (doc_shard, {"name": list(vectors.names)}))
 
         candidates = np.flatnonzero(indexable)
-        chosen = candidates[_top_per_group(docs[candidates], terms[candidates], weights[candidates], self._index_terms)]
+        chosen = candidates[top_per_group(docs[candidates], terms[candidates], weights[candidates], self._index_terms)]
         self._index_entries.inc(len(chosen))
-        index = _ShardBuffer()
+        index = ShardBuffer()
         entries = {"term": terms[chosen], "doc": docs[chosen], "weight": weights[chosen]}
-        for batch in [*index.add(_shard(entries["term"], shards), entries), *index.flush()]:
+        for batch in [*index.add(shard_of(entries["term"], shards), entries), *index.flush()]:
             yield beam.pvalue.TaggedOutput("index", batch)
 
 
@@ -478,10 +314,10 @@ class _ScorePostingLists(beam.DoFn):
 
     def process(self, element, shards):
         _, batches = element
-        entries = _merged(batches)
+        entries = merged(batches)
         order = np.lexsort((entries["doc"], entries["term"]))
         terms, docs, weights = entries["term"][order], entries["doc"][order], entries["weight"][order]
-        starts = _run_starts(terms)
+        starts = run_starts(terms)
         lengths = np.diff(np.r_[starts, len(terms)])
         firsts, seconds = [], []
         for length in np.unique(lengths[lengths > 1]).tolist():
@@ -494,10 +330,10 @@ class _ScorePostingLists(beam.DoFn):
         first, second = np.concatenate(firsts), np.concatenate(seconds)
         self._partial_scores.inc(len(first))
         partial = np.round(weights[first] * weights[second] * _SCORE_GRID) / _SCORE_GRID
-        low, high, totals = _sum_by_pair(docs[first], docs[second], partial)  # docs sorted within a term: low < high
+        low, high, totals = sum_by_pair(docs[first], docs[second], partial)  # docs sorted within a term: low < high
         doc, other = np.r_[low, high], np.r_[high, low]
-        partials = _ShardBuffer()
-        yield from partials.add(_shard(doc, shards), {"doc": doc, "other": other, "score": np.r_[totals, totals]})
+        partials = ShardBuffer()
+        yield from partials.add(shard_of(doc, shards), {"doc": doc, "other": other, "score": np.r_[totals, totals]})
         yield from partials.flush()
 
 
@@ -513,13 +349,13 @@ class _SelectCandidates(beam.DoFn):
 
     def process(self, element, shards):
         _, batches = element
-        partials = _merged(batches)
-        docs, others, totals = _sum_by_pair(partials["doc"], partials["other"], partials["score"])
-        best = _top_per_group(docs, others, totals, self._candidates)
+        partials = merged(batches)
+        docs, others, totals = sum_by_pair(partials["doc"], partials["other"], partials["score"])
+        best = top_per_group(docs, others, totals, self._candidates)
         self._selected.inc(len(best))
         low, high = np.minimum(docs[best], others[best]), np.maximum(docs[best], others[best])
-        pairs = _ShardBuffer()
-        yield from pairs.add(_shard(low, shards), {"low": low, "high": high})
+        pairs = ShardBuffer()
+        yield from pairs.add(shard_of(low, shards), {"low": low, "high": high})
         yield from pairs.flush()
 
 
@@ -529,25 +365,25 @@ class _ShipVectors(beam.DoFn):
 
     def process(self, element, shards):
         _, grouped = element
-        vectors = _Vectors.from_batches(grouped["vectors"])
-        pairs = _merged(grouped["pairs"])
+        vectors = Vectors.from_batches(grouped["vectors"])
+        pairs = merged(grouped["pairs"])
         if pairs is None:
             return
-        order, starts = _sorted_pairs(pairs["low"], pairs["high"])
+        order, starts = sorted_pairs(pairs["low"], pairs["high"])
         low, high = pairs["low"][order][starts], pairs["high"][order][starts]
         rows = vectors.row_of(low)
         keep = rows >= 0
         low, high, rows = low[keep], high[keep], rows[keep]
-        destinations = _shard(high, shards)
+        destinations = shard_of(high, shards)
         order = np.lexsort((rows, destinations))
         destinations, high, rows = destinations[order], high[order], rows[order]
-        starts = _run_starts(destinations)
+        starts = run_starts(destinations)
         for start, end in zip(starts.tolist(), np.r_[starts[1:], len(order)].tolist()):
             shipped_rows, low_row = np.unique(rows[start:end], return_inverse=True)
             yield int(destinations[start]), {
                 "vectors": vectors.rows(shipped_rows).batch(),
-                "high": _pack(high[start:end]),
-                "low_row": _pack(low_row.ravel().astype(np.int64)),
+                "high": pack(high[start:end]),
+                "low_row": pack(low_row.ravel().astype(np.int64)),
             }
 
 
@@ -562,21 +398,21 @@ class _ExactCosines(beam.DoFn):
         shipments = list(grouped["incoming"])
         if not shipments:
             return
-        local = _Vectors.from_batches(grouped["vectors"])
-        lows = _Vectors.from_batches([shipment["vectors"] for shipment in shipments], sort=False)
-        first_rows = np.cumsum([0] + [len(_unpack(shipment["vectors"]["doc"])) for shipment in shipments[:-1]])
-        high = np.concatenate([_unpack(shipment["high"]) for shipment in shipments])
-        low_row = np.concatenate([_unpack(shipment["low_row"]) + first for shipment, first in zip(shipments, first_rows)])
+        local = Vectors.from_batches(grouped["vectors"])
+        lows = Vectors.from_batches([shipment["vectors"] for shipment in shipments], sort=False)
+        first_rows = np.cumsum([0] + [len(unpack(shipment["vectors"]["doc"])) for shipment in shipments[:-1]])
+        high = np.concatenate([unpack(shipment["high"]) for shipment in shipments])
+        low_row = np.concatenate([unpack(shipment["low_row"]) + first for shipment, first in zip(shipments, first_rows)])
         high_row = local.row_of(high)
         keep = high_row >= 0
         high_row, low_row = high_row[keep], low_row[keep]
-        vocabulary = _sorted_distinct(local.terms)
+        vocabulary = sorted_distinct(local.terms)
         scores = np.asarray(local.matrix(vocabulary)[high_row].multiply(lows.matrix(vocabulary)[low_row]).sum(axis=1)).ravel()
         self._rescored.inc(len(scores))
-        high_names, low_names = _take(local.names, high_row), _take(lows.names, low_row)
-        scored = _ShardBuffer()
+        high_names, low_names = take(local.names, high_row), take(lows.names, low_row)
+        scored = ShardBuffer()
         yield from scored.add(np.full(len(scores), doc_shard), {"name": high_names, "other": low_names, "score": scores})
-        yield from scored.add(_shard(lows.docs[low_row], shards), {"name": low_names, "other": high_names, "score": scores})
+        yield from scored.add(shard_of(lows.docs[low_row], shards), {"name": low_names, "other": high_names, "score": scores})
         yield from scored.flush()
 
 
@@ -594,13 +430,13 @@ class _EmitEdges(beam.DoFn):
         _, grouped = element
         documents = [name for batch in grouped["documents"] for name in batch["name"]]
         emitted = Counter()
-        scored = _merged(grouped["scored"])
+        scored = merged(grouped["scored"])
         if scored is not None:
             names = sorted(set(scored["name"]) | set(scored["other"]))
             code_of = {name: code for code, name in enumerate(names)}
             docs = np.fromiter((code_of[name] for name in scored["name"]), dtype=np.int64, count=len(scored["name"]))
             others = np.fromiter((code_of[name] for name in scored["other"]), dtype=np.int64, count=len(docs))
-            nearest = _top_per_group(docs, others, scored["score"], self._k)
+            nearest = top_per_group(docs, others, scored["score"], self._k)
             for doc, other, score in zip(docs[nearest].tolist(), others[nearest].tolist(), scored["score"][nearest].tolist()):
                 emitted[names[doc]] += 1
                 yield {"src": names[doc], "dst": names[other], "link_type": LINK_TYPE, "score": score}

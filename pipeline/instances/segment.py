@@ -11,8 +11,8 @@ import re
 
 import apache_beam as beam
 
-from pipeline.records import counter, error_record
-from pipeline.tokenizer import load_tokenizer
+from linkbert.pipeline.instances.tokenizer import load_tokenizer
+from linkbert.pipeline.records import counter, error_record
 
 # A sentence ends at . ! ? (optionally followed by closing quotes/brackets) before whitespace and an
 # upper-case letter, digit or opening quote; paragraph and line breaks always end one.
@@ -71,7 +71,7 @@ def segment_text(text: str, tokenizer, limit: int) -> list[list[int]]:
 
 
 class SegmentDocuments(beam.DoFn):
-    """document -> segment rows; the tokenizer comes as a singleton side input (see pipeline.tokenizer)."""
+    """document -> segment rows; the tokenizer comes as a singleton side input (see linkbert.pipeline.instances.tokenizer)."""
 
     def __init__(self, segment_tokens: int):
         self._limit = segment_tokens

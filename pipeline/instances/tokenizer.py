@@ -16,9 +16,9 @@ from pathlib import Path
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-import schemas
-from pipeline.records import counter
-from pipeline.stablehash import stable_hash
+from linkbert import schemas
+from linkbert.pipeline.records import counter
+from linkbert.pipeline.stablehash import stable_hash
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 

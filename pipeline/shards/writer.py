@@ -19,9 +19,9 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-import schemas
-from pipeline.records import counter
-from pipeline.stablehash import stable_hash
+from linkbert import schemas
+from linkbert.pipeline.records import counter
+from linkbert.pipeline.stablehash import stable_hash
 
 
 def shard_targets(total: int, num_shards: int) -> list[int]:

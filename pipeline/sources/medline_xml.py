@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from lxml import etree
 
-from pipeline.sources.safe_xml import iterparse_safe
+from linkbert.pipeline.sources.safe_xml import iterparse_safe
 
 ROOT_TAGS = ("PubmedArticleSet", "MedlineCitationSet")
 ARTICLE_TAGS = ("PubmedArticle", "MedlineCitation", "PubmedBookArticle")

@@ -3,7 +3,7 @@
 One file is one article and one record. ``doc_id`` is the PMID when the article has one, else the
 PMC id (``PMC123``); text is the title and abstract, plus the body's paragraphs with
 ``include_body=True``; outlinks are the cited PMIDs. The same ``doc_id`` in several files (an
-article re-issued in a later package) keeps the file that sorts last (``pubmed.file_version_key``)
+article re-issued in a later package) keeps the file that sorts last (``versions.file_version_key``)
 and counts the others as ``pmc.superseded``.
 """
 
@@ -12,19 +12,27 @@ from __future__ import annotations
 import apache_beam as beam
 from lxml import etree
 
-from pipeline.records import error_record
-from pipeline.sources.pmc_jats import JatsArticle, NotJatsError, read_jats_article
-from pipeline.sources.pubmed import (
-    ARTICLE,
+from linkbert.pipeline.records import error_record
+from linkbert.pipeline.sources import Source, register
+from linkbert.pipeline.sources.files import (
     ERRORS,
-    FILTERED,
-    ResolveVersions,
     SourceCounters,
-    file_version_key,
     match_input_files,
     open_decompressed,
 )
-from pipeline.sources.safe_xml import UnsafeXmlError, parse_bytes_safe
+from linkbert.pipeline.sources.pmc_jats import (
+    JatsArticle,
+    NotJatsError,
+    read_jats_article,
+)
+from linkbert.pipeline.sources.safe_xml import UnsafeXmlError, parse_bytes_safe
+from linkbert.pipeline.sources.versions import (
+    ARTICLE,
+    FILTERED,
+    ResolveVersions,
+    file_version_key,
+    reconcile,
+)
 
 
 def pmc_document(article: JatsArticle, source_file: str) -> dict:
@@ -112,3 +120,10 @@ class ReadPmc(beam.PTransform):
         )
         documents = parsed.versions | "ResolveVersions" >> ResolveVersions("pmc")
         return {"documents": documents, "errors": parsed[ERRORS]}
+
+
+def _read_from_options(pipeline, config) -> dict:
+    return pipeline | "ReadPmc" >> ReadPmc(config.input, include_body=config.pmc_body)
+
+
+register(Source("pmc", default_links="citation", read=_read_from_options, reconcile=reconcile))

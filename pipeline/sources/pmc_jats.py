@@ -22,7 +22,7 @@ from lxml import etree
 from pubmed_parser.pubmed_oa_parser import parse_article_meta
 from pubmed_parser.utils import remove_namespace
 
-from pipeline.sources.medline_xml import clean_text
+from linkbert.pipeline.sources.medline_xml import clean_text
 
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 # Not running text: left out of abstracts and bodies.

@@ -19,48 +19,21 @@ Tags are matched by local name, so export schemas 0.10, 0.11 (and others) read a
 
 from __future__ import annotations
 
-import bz2
 import codecs
-import queue
 import re
-import threading
-import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from apache_beam.io.filesystem import CompressionTypes
-from apache_beam.io.filesystems import FileSystems
 from lxml import etree
 
-from pipeline.sources.wikitext import SiteInfo
+from linkbert.pipeline.edges.titles import SiteInfo
+from linkbert.pipeline.sources.compressed import DumpReadError, decompressed_chunks, prefetched
 
-__all__ = [
-    "DumpHeader",
-    "RawPage",
-    "ReadFailure",
-    "WorkUnit",
-    "find_index",
-    "plan_units",
-    "read_header",
-    "read_pages",
-    "read_stream_offsets",
-]
+__all__ = ["DumpHeader", "RawPage", "ReadFailure", "WorkUnit", "read_pages"]
 
-CHUNK_BYTES = 1 << 16  # compressed bytes read at a time (larger parser feeds fragment the heap)
-PREFETCH_CHUNKS = 16
-DEFAULT_RANGE_BYTES = 64 << 20  # compressed bytes of one multistream work unit
-MAX_HEADER_BYTES = 16 << 20
 
-_PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True)
+PARSER_OPTIONS = dict(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True)
 _PAGE_TAGS = ("{*}page", "{*}siteinfo", "{*}mediawiki")
-
-
-class DumpReadError(Exception):
-    """A dump cannot be read from ``offset`` on (compressed byte offset, or None when unknown)."""
-
-    def __init__(self, message: str, offset: int | None = None):
-        super().__init__(message)
-        self.offset = offset
 
 
 @dataclass(frozen=True)
@@ -113,104 +86,6 @@ class ReadFailure:
 # Files and compression
 
 
-def _open_raw(path: str):
-    return FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-
-
-def _compression(head: bytes) -> str:
-    if head.startswith(b"BZh"):
-        return "bz2"
-    if head.startswith(b"\x1f\x8b"):
-        return "gzip"
-    return "none"
-
-
-def _decompressed_chunks(path: str) -> Iterator[tuple[int, bytes]]:
-    """(compressed bytes read so far, decompressed chunk) of a whole file, following concatenated
-    bz2 streams and gzip members. Raises ``DumpReadError`` naming the offset of a corrupt part."""
-    with _open_raw(path) as raw:
-        data = raw.read(4)
-        kind = _compression(data)
-        offset = len(data)
-        decompressor = _new_decompressor(kind)
-        fed = False
-        while data:
-            if decompressor is None:
-                yield offset, data
-                data = b""
-            while data:
-                fed = True
-                try:
-                    out = decompressor.decompress(data)
-                except (OSError, EOFError, zlib.error) as exc:
-                    raise DumpReadError(f"{path}: corrupt {kind} data at or before byte {offset}: {exc}", offset) from exc
-                if out:
-                    yield offset, out
-                data = b""
-                if decompressor.eof:  # the next bz2 stream or gzip member, unless only padding follows
-                    data = decompressor.unused_data.lstrip(b"\x00")
-                    decompressor = _new_decompressor(kind)
-                    fed = False
-            data = raw.read(CHUNK_BYTES)
-            offset += len(data)
-        if decompressor is not None and fed and not decompressor.eof:
-            raise DumpReadError(f"{path}: the {kind} data ends early at byte {offset} (truncated file)", offset)
-
-
-def _new_decompressor(kind: str):
-    if kind == "bz2":
-        return bz2.BZ2Decompressor()
-    if kind == "gzip":
-        return zlib.decompressobj(wbits=31)
-    return None
-
-
-def _prefetched(items: Iterable, depth: int = PREFETCH_CHUNKS) -> Iterator:
-    """Iterate ``items`` in a background thread, ``depth`` items ahead; its exception re-raises here.
-
-    Decompression releases the GIL, so reading the next chunks overlaps with parsing and cleaning.
-    """
-    handoff: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce():
-        try:
-            for item in items:
-                if not put((True, item)):
-                    return
-            put((False, None))
-        except BaseException as exc:  # handed to the consumer, which re-raises it
-            put((False, exc))
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()  # a generator's file is closed in the thread that reads it
-
-    thread = threading.Thread(target=produce, name="wikidump-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            more, item = handoff.get()
-            if more:
-                yield item
-            elif item is None:
-                return
-            else:
-                raise item
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-
-
 # --------------------------------------------------------------------------------------------
 # XML
 
@@ -233,15 +108,15 @@ def detect_encoding(head: bytes) -> str:
     return "UTF-8"
 
 
-def _local(tag) -> str:
+def local_name(tag) -> str:
     return tag[tag.rfind("}") + 1:] if isinstance(tag, str) else ""
 
 
-def _site_from_element(siteinfo) -> SiteInfo:
+def site_from_element(siteinfo) -> SiteInfo:
     entries = []
     site_case = "first-letter"
     for child in siteinfo:
-        name = _local(child.tag)
+        name = local_name(child.tag)
         if name == "case":
             site_case = (child.text or "first-letter").strip()
         elif name == "namespaces":
@@ -260,7 +135,7 @@ def _page_from_element(page, source_file: str, site: SiteInfo) -> RawPage | Read
     has_redirect = False
     text = None
     for child in page:
-        name = _local(child.tag)
+        name = local_name(child.tag)
         if name == "title":
             title = child.text or ""
         elif name == "ns":
@@ -272,7 +147,7 @@ def _page_from_element(page, source_file: str, site: SiteInfo) -> RawPage | Read
             redirect = child.get("title")
         elif name == "revision":  # pages-articles holds one; a full-history dump ends with the latest
             for field in child:
-                if _local(field.tag) == "text":
+                if local_name(field.tag) == "text":
                     text = field.text
     if not page_id or not title:
         return ReadFailure(source_file, page_id or None, "bad_page",
@@ -307,11 +182,11 @@ def _release(element) -> None:
             del parent[0]
 
 
-class _StreamParser:
+class StreamParser:
     """lxml pull parser fed in chunks; yields pages (and the siteinfo) as they complete."""
 
     def __init__(self, source_file: str, site: SiteInfo, encoding: str | None = None, wrap: bool = False):
-        options = dict(_PARSER_OPTIONS)
+        options = dict(PARSER_OPTIONS)
         if encoding:
             options["encoding"] = encoding
         self._parser = etree.XMLPullParser(events=("end",), tag=_PAGE_TAGS, **options)
@@ -335,12 +210,12 @@ class _StreamParser:
 
     def _events(self) -> Iterator[RawPage | ReadFailure]:
         for _, element in self._parser.read_events():
-            name = _local(element.tag)
+            name = local_name(element.tag)
             if name == "page":
                 yield _page_from_element(element, self.source_file, self.site)
                 _release(element)
             elif name == "siteinfo":
-                self.site = _site_from_element(element)
+                self.site = site_from_element(element)
                 _release(element)
             else:
                 self.root_closed = True
@@ -351,10 +226,10 @@ class _StreamParser:
 
 
 def _read_whole_file(path: str) -> Iterator[RawPage | ReadFailure]:
-    parser = _StreamParser(path, SiteInfo())
+    parser = StreamParser(path, SiteInfo())
     offset = 0
     try:
-        for offset, chunk in _prefetched(_decompressed_chunks(path)):
+        for offset, chunk in prefetched(decompressed_chunks(path)):
             yield from parser.feed(chunk)
         yield from parser.close()
     except DumpReadError as exc:
@@ -367,193 +242,11 @@ def _read_whole_file(path: str) -> Iterator[RawPage | ReadFailure]:
 # --------------------------------------------------------------------------------------------
 # Multistream: index, header, ranges
 
-_MULTISTREAM_NAME = re.compile(r"-multistream(\d*)\.xml")
-
-
-def index_name_for(dump_name: str) -> str | None:
-    """``X-multistream.xml.bz2`` -> ``X-multistream-index.txt.bz2``;
-    ``X-multistream1.xml-p1p41242.bz2`` -> ``X-multistream-index1.txt-p1p41242.bz2``; else None."""
-    index_name, found = _MULTISTREAM_NAME.subn(r"-multistream-index\1.txt", dump_name)
-    return index_name if found else None
-
-
-def find_index(path: str) -> str | None:
-    """The multistream index beside ``path``, if the dump is named as multistream and it exists."""
-    directory, name = FileSystems.split(path)
-    index_name = index_name_for(name)
-    if index_name is None:
-        return None
-    candidate = FileSystems.join(directory, index_name)
-    return candidate if FileSystems.exists(candidate) else None
-
-
-def read_stream_offsets(index_path: str) -> list[int]:
-    """The distinct stream offsets of a multistream index (``offset:page_id:title`` lines), sorted.
-
-    Raises ``DumpReadError`` naming the line when the index is malformed."""
-    offsets: set[int] = set()
-    last = None
-    pending = b""
-    line_number = 0
-    for _, chunk in _decompressed_chunks(index_path):
-        lines = (pending + chunk).split(b"\n")
-        pending = lines.pop()
-        for line in lines:
-            line_number += 1
-            last = _index_offset(line, last, index_path, line_number, offsets)
-    if pending.strip():
-        _index_offset(pending, last, index_path, line_number + 1, offsets)
-    return sorted(offsets)
-
-
-def _index_offset(line: bytes, last: bytes | None, index_path: str, line_number: int, offsets: set[int]):
-    line = line.strip()
-    if not line:
-        return last
-    head, colon, _ = line.partition(b":")
-    if head == last:
-        return last
-    if not colon or not head.isdigit():
-        raise DumpReadError(f"{index_path}: line {line_number} is not 'offset:page_id:title': {line[:80]!r}")
-    offsets.add(int(head))
-    return head
-
-
-def read_header(path: str, first_offset: int) -> DumpHeader:
-    """Encoding, siteinfo and schema version from the header stream (bytes before ``first_offset``)."""
-    if first_offset > MAX_HEADER_BYTES:
-        raise DumpReadError(f"{path}: the index's first stream starts at byte {first_offset}; a header "
-                            f"(<siteinfo>) stream larger than {MAX_HEADER_BYTES} bytes is not a multistream dump's", 0)
-    with _open_raw(path) as raw:
-        compressed = raw.read(first_offset)
-    data = b""
-    rest = compressed
-    while rest:
-        decompressor = bz2.BZ2Decompressor()
-        try:
-            data += decompressor.decompress(rest)
-        except (OSError, EOFError) as exc:
-            raise DumpReadError(f"{path}: corrupt header stream (bytes 0-{first_offset}): {exc}", 0) from exc
-        rest = decompressor.unused_data if decompressor.eof else b""
-    encoding = detect_encoding(data[:256])
-    parser = etree.XMLPullParser(events=("start", "end"), **_PARSER_OPTIONS)
-    parser.feed(data)
-    site = SiteInfo()
-    version = ""
-    for event, element in parser.read_events():
-        name = _local(element.tag)
-        if event == "start" and name == "mediawiki":
-            version = element.get("version", "")
-        elif event == "end" and name == "siteinfo":
-            site = _site_from_element(element)
-    return DumpHeader(encoding, site, version)
-
-
-def plan_units(
-    path: str, index_path: str | None = None, range_bytes: int = DEFAULT_RANGE_BYTES, size: int | None = None
-) -> list[WorkUnit]:
-    """Work units of one dump: ranges of whole bz2 streams when an index is given, else the file."""
-    if index_path is None:
-        return [WorkUnit(path)]
-    offsets = read_stream_offsets(index_path)
-    if not offsets:
-        raise DumpReadError(f"{index_path}: the index lists no streams")
-    if size is None:
-        size = FileSystems.match([path])[0].metadata_list[0].size_in_bytes
-    header = read_header(path, offsets[0]) if offsets[0] > 0 else DumpHeader()
-    units = []
-    streams: list[int] = []
-    for position, offset in enumerate(offsets):
-        streams.append(offset)
-        end = offsets[position + 1] if position + 1 < len(offsets) else size
-        if end - streams[0] >= range_bytes or position + 1 == len(offsets):
-            units.append(WorkUnit(path, tuple(streams), max(end, offset), header))
-            streams = []
-    return units
-
-
-def _range_streams(unit: WorkUnit) -> Iterator[tuple[str, int, bytes | str]]:
-    """Events of a range, per bz2 stream: ("begin", offset, b""), ("data", offset, chunk)..., then
-    ("end", offset, b"") or ("error", offset, reason) when the stream cannot be decompressed."""
-    bounds = list(unit.streams) + [unit.end]
-    with _open_raw(unit.path) as raw:
-        position = -1
-        for start, end in zip(bounds, bounds[1:]):
-            if position != start:  # (a seek on gs:// drops the read-ahead buffer)
-                raw.seek(start)
-            position = end
-            yield "begin", start, b""
-            decompressor = bz2.BZ2Decompressor()
-            fed = False
-            failure = None
-            remaining = end - start
-            while remaining > 0 and failure is None:
-                data = raw.read(min(CHUNK_BYTES, remaining))
-                if not data:
-                    position = -1
-                    later = len(bounds) - 2 - bounds.index(start)
-                    failure = f"truncated: the file ends before byte {end}" + (
-                        f"; the {later} later stream(s) of this range are missing too" if later else "")
-                    break
-                remaining -= len(data)
-                while data:
-                    fed = True
-                    try:
-                        out = decompressor.decompress(data)
-                    except (OSError, EOFError) as exc:
-                        failure = f"corrupt bz2 data: {exc}"
-                        position = -1
-                        break
-                    if out:
-                        yield "data", start, out
-                    data = b""
-                    if decompressor.eof:  # a further stream inside the range (e.g. the trailer)
-                        data = decompressor.unused_data.lstrip(b"\x00")
-                        decompressor = bz2.BZ2Decompressor()
-                        fed = False
-            if failure is None and fed and not decompressor.eof:
-                failure = "truncated: the bz2 stream has no end-of-stream marker"
-            yield ("error", start, failure) if failure else ("end", start, b"")
-            if failure and "the file ends" in failure:
-                return
-
-
-def _read_range(unit: WorkUnit) -> Iterator[RawPage | ReadFailure]:
-    header = unit.header or DumpHeader()
-    parser = None
-    broken = None  # offset of a stream whose XML failed: skip to its end
-    for kind, offset, payload in _prefetched(_range_streams(unit)):
-        if kind == "begin":
-            parser = None
-            broken = None
-        elif kind == "error":
-            yield ReadFailure(unit.path, None, "truncated" if "truncated" in payload else "corrupt_stream",
-                              f"{unit.path}: bz2 stream at byte {offset}: {payload}")
-            parser = None
-        elif broken is not None:
-            continue
-        elif kind == "data":
-            try:
-                if parser is None:
-                    parser = _StreamParser(unit.path, header.site, header.encoding, wrap=not _is_document_start(payload, header.encoding))
-                yield from parser.feed(payload)
-            except etree.XMLSyntaxError as exc:
-                yield ReadFailure(unit.path, None, "bad_xml", f"{unit.path}: XML error in the bz2 stream at byte {offset}: {exc}")
-                broken = offset
-        elif kind == "end" and parser is not None:
-            try:
-                yield from parser.close()
-            except etree.XMLSyntaxError as exc:
-                yield ReadFailure(unit.path, None, "bad_xml", f"{unit.path}: XML error at the end of the bz2 stream at byte {offset}: {exc}")
-            parser = None
-
-
-def _is_document_start(data: bytes, encoding: str) -> bool:
-    """Whether a stream starts a document itself (declaration or root), so needs no synthetic root."""
-    head = data[:400].decode(encoding, errors="ignore").lstrip("\ufeff \t\r\n")
-    return head.startswith("<?xml") or head.startswith("<mediawiki")
-
 
 def read_pages(unit: WorkUnit) -> Iterator[RawPage | ReadFailure]:
     """Every page of a work unit, in file order; unreadable parts become ``ReadFailure``s."""
-    return _read_range(unit) if unit.streams else _read_whole_file(unit.path)
+    if unit.streams:
+        from linkbert.pipeline.sources.multistream import read_range  # multistream builds on this module
+
+        return read_range(unit)
+    return _read_whole_file(unit.path)

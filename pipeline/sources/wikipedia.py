@@ -9,13 +9,13 @@ Steps, top to bottom:
 * ``PlanWorkUnits``: a multistream dump with its index (``index_pattern``, or the
   ``…-multistream-index.txt.bz2`` beside it) becomes byte ranges of whole bz2 streams, so that one
   20 GB file is parsed by many workers; any other file is one unit. ``Reshuffle`` spreads the units.
-* ``ReadPages``: a unit -> raw pages (``pipeline.sources.wikidump``); an unreadable stream or page is
+* ``ReadPages``: a unit -> raw pages (``linkbert.pipeline.sources.wikidump``); an unreadable stream or page is
   a dead letter naming the file and byte offset or page id, and reading goes on.
 * ``CleanPages``: namespace filter (default: articles), redirects (from ``<redirect title=…>``) to
   the ``redirects`` output, empty and disambiguation pages dropped, wikitext cleaned and out-links
-  extracted (``pipeline.sources.wikitext``); a page the parser fails on is a dead letter.
+  extracted (``linkbert.pipeline.sources.wikitext``); a page the parser fails on is a dead letter.
 
-Every page read is counted once (``pipeline.records.counter``): ``wikipedia.pages_read`` =
+Every page read is counted once (``linkbert.pipeline.records.counter``): ``wikipedia.pages_read`` =
 ``articles_written`` + ``redirects`` + ``filtered.<namespace|empty|disambiguation>`` + ``failed``,
 checked by ``reconcile``. Outside that sum: ``unreadable_streams`` (corrupt or truncated parts of a
 dump, whose pages were never read) and ``work_units``.
@@ -29,18 +29,13 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
 
-from pipeline.records import counter, error_record
-from pipeline.sources.wikidump import (
-    DEFAULT_RANGE_BYTES,
-    DumpReadError,
-    RawPage,
-    WorkUnit,
-    find_index,
-    index_name_for,
-    plan_units,
-    read_pages,
-)
-from pipeline.sources.wikitext import WikitextCleaner, WikitextError, is_disambiguation, is_valid_title, normalize_title
+from linkbert.pipeline.edges.titles import is_valid_title, normalize_title
+from linkbert.pipeline.records import counter, error_record
+from linkbert.pipeline.sources import Source, register
+from linkbert.pipeline.sources.compressed import DumpReadError
+from linkbert.pipeline.sources.multistream import DEFAULT_RANGE_BYTES, find_index, index_name_for, plan_units
+from linkbert.pipeline.sources.wikidump import RawPage, WorkUnit, read_pages
+from linkbert.pipeline.sources.wikitext import WikitextCleaner, WikitextError, is_disambiguation
 
 __all__ = ["ReadWikipedia", "normalize_title", "page_outcome", "reconcile"]
 
@@ -256,7 +251,7 @@ class ReadWikipedia(beam.PTransform):
 
 def reconcile(counters: dict[str, int]) -> tuple[bool, list[str]]:
     """Check read = written + redirects + filtered(reason) + failed over the run's counters
-    (``pipeline.records.counter`` names; missing ones are 0) -> (holds, summary lines)."""
+    (``linkbert.pipeline.records.counter`` names; missing ones are 0) -> (holds, summary lines)."""
 
     def get(name: str) -> int:
         return int(counters.get(f"wikipedia.{name}", 0) or 0)
@@ -279,3 +274,14 @@ def reconcile(counters: dict[str, int]) -> tuple[bool, list[str]]:
     if units:
         lines.append(f"wikipedia: the dumps were read as {units} work unit(s)")
     return holds, lines
+
+
+def _read_from_options(pipeline, config) -> dict:
+    namespaces = tuple(int(value) for value in config.namespaces.split(",") if value.strip())
+    return pipeline | "ReadWikipedia" >> ReadWikipedia(
+        config.input, namespaces=namespaces, keep_disambiguation=config.keep_disambiguation,
+        index_pattern=config.wiki_index, range_bytes=max(1, int(config.wiki_range_mb * (1 << 20))),
+    )
+
+
+register(Source("wikipedia", default_links="hyperlink", read=_read_from_options, reconcile=reconcile))

@@ -2,7 +2,7 @@
 PubMed baseline (``write_pubmed_baseline``). Documents are about made-up entities whose facts are
 stated in their own document and in the documents linking to them; see the modules for file formats."""
 
-from pipeline.synth.pubmed import write_pubmed_baseline
-from pipeline.synth.wiki import write_wiki_dump
+from linkbert.pipeline.synth.pubmed import write_pubmed_baseline
+from linkbert.pipeline.synth.wiki import write_wiki_dump
 
 __all__ = ["write_pubmed_baseline", "write_wiki_dump"]

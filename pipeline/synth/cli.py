@@ -19,7 +19,7 @@ def _at_least(minimum: int):
 
 
 def _run_wiki(args: argparse.Namespace) -> int:
-    from pipeline.synth.wiki import write_wiki_dump
+    from linkbert.pipeline.synth.wiki import write_wiki_dump
 
     started = time.perf_counter()
     paths = write_wiki_dump(args.out, args.docs, args.seed, multistream=args.multistream,
@@ -31,7 +31,7 @@ def _run_wiki(args: argparse.Namespace) -> int:
 
 
 def _run_pubmed(args: argparse.Namespace) -> int:
-    from pipeline.synth.pubmed import write_pubmed_baseline
+    from linkbert.pipeline.synth.pubmed import write_pubmed_baseline
 
     started = time.perf_counter()
     paths = write_pubmed_baseline(args.out, args.docs, args.seed, num_files=args.files)

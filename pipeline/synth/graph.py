@@ -8,7 +8,12 @@ a pure function of ``(seed, domain, i)``.
 
 from __future__ import annotations
 
-from pipeline.synth.randomness import KeyedPermutation, keyed_rng, lognormal_int, zipf_rank
+from linkbert.pipeline.synth.randomness import (
+    KeyedPermutation,
+    keyed_rng,
+    lognormal_int,
+    zipf_rank,
+)
 
 
 class LinkGraph:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from pipeline.synth.randomness import KeyedPermutation
+from linkbert.pipeline.synth.randomness import KeyedPermutation
 
 ONSETS = (
     "b", "d", "f", "g", "h", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "sh", "th", "br", "dr",

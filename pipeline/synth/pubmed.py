@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from pipeline.synth.graph import LinkGraph
-from pipeline.synth.names import GIVEN_NAMES, NameSpace
-from pipeline.synth.randomness import keyed_rng, lognormal_int
-from pipeline.synth.wiki import atomic_path, gzip_text_writer
+from linkbert.pipeline.synth.graph import LinkGraph
+from linkbert.pipeline.synth.names import GIVEN_NAMES, NameSpace
+from linkbert.pipeline.synth.randomness import keyed_rng, lognormal_int
+from linkbert.pipeline.synth.wiki import atomic_path, gzip_text_writer
 
 FILE_PREFIX = "pubmed26n"
 FIRST_PMID = 20_000_000

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 
-from pipeline.stablehash import stable_hash
+from linkbert.pipeline.stablehash import stable_hash
 
 _MASK64 = (1 << 64) - 1
 

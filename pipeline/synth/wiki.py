@@ -45,9 +45,14 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from pipeline.synth.names import GIVEN_NAMES
-from pipeline.synth.randomness import keyed_rng
-from pipeline.synth.wikiworld import SITE_NAME, Page, WikiWorld, article_page_id
+from linkbert.pipeline.synth.names import GIVEN_NAMES
+from linkbert.pipeline.synth.randomness import keyed_rng
+from linkbert.pipeline.synth.wikiworld import (
+    SITE_NAME,
+    Page,
+    WikiWorld,
+    article_page_id,
+)
 
 LOG = logging.getLogger(__name__)
 

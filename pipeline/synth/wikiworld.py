@@ -19,11 +19,11 @@ import functools
 import re
 from dataclasses import dataclass, field
 
-from pipeline.stablehash import stable_uniform
-from pipeline.synth import wiki_templates as T
-from pipeline.synth.graph import LinkGraph
-from pipeline.synth.names import GIVEN_NAMES, NameSpace
-from pipeline.synth.randomness import keyed_rng, log_uniform_int, lognormal_int
+from linkbert.pipeline.stablehash import stable_uniform
+from linkbert.pipeline.synth import wiki_templates as T
+from linkbert.pipeline.synth.graph import LinkGraph
+from linkbert.pipeline.synth.names import GIVEN_NAMES, NameSpace
+from linkbert.pipeline.synth.randomness import keyed_rng, log_uniform_int, lognormal_int
 
 LAST_YEAR = 2023
 # Regions and the surnames of people without pages come from bounded pools, built once.

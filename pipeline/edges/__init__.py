@@ -1,0 +1,1 @@
+"""Edge sources: hyperlinks and titles, redirects, citations, TF-IDF neighbours, random links."""

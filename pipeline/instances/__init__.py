@@ -1,0 +1,1 @@
+"""Pretraining instances: tokenizing, segmenting, pairing segments as contiguous / random / linked."""

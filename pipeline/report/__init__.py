@@ -1,0 +1,1 @@
+"""linkbert report: an HTML data report of a pipeline output directory."""

@@ -1,0 +1,1 @@
+"""Parquet shards: balanced, shuffled writing and the run manifest."""
