@@ -6,7 +6,7 @@ DEMO_DIR ?= demo-out
 DEMO_DOCS ?= 1500
 DEMO_STEPS ?= 7000
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo test bench ablation clean
 
 venv: $(VENV)/.installed
 
@@ -51,6 +51,12 @@ demo: venv
 
 test: venv
 	$(PY) -m pytest tests -q
+
+# The paper's ablations (Tables 3-6) on a generated world: 7 variants x 3 seeds of tiny models,
+# each fine-tuned on multi-hop / single-hop / distractor / few-shot QA. Writes ablation.{json,md,png}.
+ABLATION_DIR ?= ablation-out
+ablation: venv
+	$(LINKBERT) ablation --out $(ABLATION_DIR)
 
 bench: venv
 	$(PY) bench/wikipedia.py; $(PY) bench/pubmed.py; $(PY) bench/tfidf.py; $(PY) bench/train.py

@@ -14,6 +14,7 @@ SUBCOMMANDS = (
     ("report", "linkbert.pipeline.report.build"),
     ("train", "linkbert.train.cli"),
     ("eval", "linkbert.eval.cli"),
+    ("ablation", "linkbert.eval.ablation"),
 )
 
 

@@ -4,6 +4,7 @@ ground-truth graph, for tests, benchmarks and the demo."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -41,6 +42,32 @@ def _run_pubmed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_qa(args: argparse.Namespace) -> int:
+    from linkbert.pipeline.synth import qa
+
+    if os.path.isdir(args.world):
+        articles, links = qa.world_from_corpus(args.world)
+    else:
+        try:
+            seed = int(args.world)
+        except ValueError:
+            print(f"linkbert synth qa: --world {args.world!r} is neither a directory nor a seed", file=sys.stderr)
+            return 2
+        if args.docs is None:
+            print("linkbert synth qa: --world SEED needs --docs N", file=sys.stderr)
+            return 2
+        articles, links = qa.world_from_seed(args.docs, seed)
+    heldout = qa.heldout_doc_ids(args.heldout_from) if args.heldout_from else None
+    sets = qa.build_sets(articles, links, args.seed, heldout, fewshot_fraction=args.fewshot_fraction)
+    counts = qa.write_sets(sets, args.out)
+    for setting, splits in counts.items():
+        print(f"{setting}: " + " ".join(f"{split}={n}" for split, n in splits.items()))
+    if not counts["multihop"]["test"] or not counts["multihop"]["train"]:
+        print("linkbert synth qa: no multi-hop train or test question could be made (too few documents?)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("synth", help="write a synthetic linked corpus with its true graph",
                                    description=__doc__)
@@ -62,3 +89,12 @@ def add_parser(subparsers) -> None:
     common(pubmed)
     pubmed.add_argument("--files", type=_at_least(1), default=1, help="number of baseline files (default 1)")
     pubmed.set_defaults(func=_run_pubmed)
+
+    qa = kinds.add_parser("qa", help="extractive QA sets (multi-hop, single-hop, distractor, few-shot) from a synthetic world")
+    qa.add_argument("--world", required=True, help="a 'linkbert synth wiki' output directory, or a seed (with --docs)")
+    qa.add_argument("--docs", type=_at_least(2), help="documents of the world when --world is a seed")
+    qa.add_argument("--heldout-from", metavar="DIR", help="pipeline output whose held-out documents become the test entities")
+    qa.add_argument("--seed", type=int, default=0, help="seed of the splits, facts asked and distractors (default 0)")
+    qa.add_argument("--fewshot-fraction", type=float, default=0.1, help="share of training questions kept for few-shot")
+    qa.add_argument("--out", required=True, help="output directory: <setting>/{train,dev,test}.json, samples.md")
+    qa.set_defaults(func=_run_qa)
