@@ -165,3 +165,31 @@ def test_mixed_run_logs_per_source_metrics_and_resumes_exactly_after_sigkill(two
     assert all(record["samples.wiki"] + record["samples.books"] == record["samples"] for record in expected.values())
     mix = json.loads((reference_dir / "mix.json").read_text())
     assert [s["name"] for s in mix["sources"]] == ["wiki", "books"] and mix["sources"][1]["share"] == 0.75
+
+
+@pytest.mark.slow
+def test_eval_intrinsic_reports_each_heldout_set_and_all_together(tmp_path_factory, capsys):
+    from train_fixtures import trained_run
+
+    from linkbert import cli as linkbert_cli
+    from linkbert.eval.intrinsic import evaluate
+
+    data_dir, run_dir = trained_run(tmp_path_factory.getbasetemp())
+    books = build_instance_dir(tmp_path_factory.mktemp("eval-books"), num_docs=30, seed=4,
+                               tokenizer_from=data_dir / "tokenizer")
+    model = str(run_dir / "hf")
+    code = linkbert_cli.main(["eval", "intrinsic", "--model", model, "--data", f"{data_dir},{books.root}", "--json",
+                              "--batch-size", "8"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert f"instances from {data_dir}" in out and f"instances from {books.root}" in out
+    assert "from all 2 outputs together" in out
+    together = json.loads(out.strip().splitlines()[-1])
+    alone = [evaluate(model, str(data_dir), batch_size=8), evaluate(model, str(books.root), batch_size=8)]
+    assert list(together["per_data"].values()) == alone
+    assert together["instances"] == alone[0]["instances"] + alone[1]["instances"]
+    assert together["mlm_tokens"] == alone[0]["mlm_tokens"] + alone[1]["mlm_tokens"]
+    lo, hi = sorted(r["mlm_acc"] for r in alone)
+    assert lo <= together["mlm_acc"] <= hi and alone[0]["mlm_acc"] != alone[1]["mlm_acc"]
+    correct = sum(together["drp_acc_per_relation"][n] * c for n, c in together["drp_count_per_relation"].items() if c)
+    assert together["drp_acc"] == pytest.approx(correct / together["instances"])
