@@ -91,6 +91,12 @@ def test_reads_files_and_json_lines_and_sends_a_malformed_line_to_the_dead_lette
     assert summary[0].startswith("text: read 10 = written 4")
 
 
+def test_a_pattern_matching_nothing_is_refused_before_the_run(tmp_path):
+    (tmp_path / "a.txt").write_text("text")
+    with pytest.raises(FileNotFoundError, match="no input file matches .*missing"):
+        _read(f"{tmp_path}/*.txt,{tmp_path}/missing/*.jsonl", tmp_path / "out")
+
+
 def test_the_same_id_twice_keeps_the_later_record_and_counts_the_other(tmp_path):
     (tmp_path / "a.jsonl").write_text(json.dumps({"id": "x", "text": "old"}) + "\n")
     (tmp_path / "b.jsonl").write_text(json.dumps({"id": "x", "text": "new"}) + "\n")

@@ -32,6 +32,7 @@ import zlib
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.io.filesystems import FileSystems
 
 from linkbert import schemas
 from linkbert.pipeline.records import error_record
@@ -119,10 +120,13 @@ def record_document(record, path: str) -> dict:
 
 
 def text_document(doc_id: str, title: str, text: str, path: str, outlinks: list[str], language=None) -> dict:
-    return {
+    document = {
         "doc_id": doc_id, "title": title, "text": text, "source": PREFIX, "outlinks": outlinks,
         "source_file": path, "language": language, "pub_year": None, "mesh_terms": None, "doi": None,
     }
+    if _SCHEMA_HAS_LINKS:
+        document["links"] = []
+    return document
 
 
 class ReadTextFile(beam.DoFn):
@@ -194,6 +198,11 @@ class ReadText(beam.PTransform):
             raise ValueError(f"no input file pattern given: {file_pattern!r}")
 
     def expand(self, pbegin):
+        # One file per pattern is enough to refuse a pattern that matches nothing before the run starts;
+        # the full listing happens on the workers.
+        for pattern, result in zip(self.patterns, FileSystems.match(self.patterns, limits=[1] * len(self.patterns))):
+            if not result.metadata_list:
+                raise FileNotFoundError(f"no input file matches {pattern!r}")
         parsed = (
             pbegin
             | "Patterns" >> beam.Create(self.patterns)
