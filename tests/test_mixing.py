@@ -193,3 +193,26 @@ def test_eval_intrinsic_reports_each_heldout_set_and_all_together(tmp_path_facto
     assert lo <= together["mlm_acc"] <= hi and alone[0]["mlm_acc"] != alone[1]["mlm_acc"]
     correct = sum(together["drp_acc_per_relation"][n] * c for n, c in together["drp_count_per_relation"].items() if c)
     assert together["drp_acc"] == pytest.approx(correct / together["instances"])
+
+
+def test_another_topology_restarts_every_source_at_its_next_epoch():
+    from linkbert.train.data import StreamPosition
+    from linkbert.train.mixing import MixPosition
+
+    ranks = [MixLoaderState(2, {0: MixPosition(9, (20, 16), ((StreamPosition(2, 3, 1), 2), (StreamPosition(0, 1, 0), 1))),
+                                1: MixPosition(9, (21, 15), ((StreamPosition(1, 0, 0), 0), (StreamPosition(4, 0, 2), 3)))},
+                            mix=[["wiki", 0.5, 10], ["books", 0.5, 10]]).state_dict()]
+    restarted = MixLoaderState.restart(ranks, rank=0, streams_per_rank=3)
+    assert sorted(restarted.positions) == [0, 1, 2] and restarted.mix == ranks[0]["mix"]
+    assert restarted.positions[2] == MixPosition(0, (0, 0), ((StreamPosition(3), 0), (StreamPosition(5), 0)))
+    with pytest.raises(SystemExit, match="not a mix"):
+        MixLoaderState.from_state_dict({"streams_per_rank": 1, "rotation": 0, "positions": {}})
+
+
+def test_resuming_with_another_mix_is_refused(two):
+    first, second = two
+    mixture, _ = _dataset(first, second, weights=(1, 3))
+    state = MixLoaderState(1, mix=mixture.signature())
+    _dataset(first, second, weights=(1, 3), state=state)  # the same mix resumes
+    with pytest.raises(SystemExit, match="resume with the same --data"):
+        _dataset(first, second, weights=(1, 1), state=state)
