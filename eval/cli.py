@@ -13,7 +13,8 @@ def add_parser(subparsers) -> None:
     kinds = parser.add_subparsers(dest="evaluation", required=True, metavar="EVALUATION")
     intrinsic = kinds.add_parser("intrinsic", help="MLM and document relation prediction on held-out shards")
     intrinsic.add_argument("--model", required=True, metavar="HF_DIR", help="an exported model (RUNDIR/hf)")
-    intrinsic.add_argument("--data", required=True, metavar="DIR", help="pipeline output with instances/heldout-*")
+    intrinsic.add_argument("--data", required=True, metavar="DIR",
+                           help="pipeline output with instances/heldout-*; DIR1,DIR2,... reports each and all together")
     intrinsic.add_argument("--split", default="heldout", help="instance split to read (default: heldout)")
     intrinsic.add_argument("--max-instances", type=int, help="evaluate only the first N instances")
     intrinsic.add_argument("--batch-size", type=int, default=32)
@@ -26,11 +27,23 @@ def add_parser(subparsers) -> None:
 
 
 def run_intrinsic(args: argparse.Namespace) -> int:
+    from linkbert.eval.combined import combine
     from linkbert.eval.intrinsic import evaluate
 
-    result = evaluate(args.model, args.data, args.max_instances, args.batch_size, args.seed, args.masking, args.split,
-                      args.max_seq_len)
-    print(f"intrinsic evaluation of {args.model} on {result['instances']} {args.split} instances "
+    data_dirs = [d.strip() for d in args.data.split(",") if d.strip()]
+    results = [evaluate(args.model, data_dir, args.max_instances, args.batch_size, args.seed, args.masking,
+                        args.split, args.max_seq_len) for data_dir in data_dirs]
+    for data_dir, result in zip(data_dirs, results) if len(results) > 1 else ():
+        _print_result(args, result, f" from {data_dir}")
+    result = results[0] if len(results) == 1 else dict(combine(results), per_data=dict(zip(data_dirs, results)))
+    _print_result(args, result, "" if len(results) == 1 else f" from all {len(results)} outputs together")
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def _print_result(args: argparse.Namespace, result: dict, where: str) -> None:
+    print(f"intrinsic evaluation of {args.model} on {result['instances']} {args.split} instances{where} "
           f"(at most {result['max_seq_len']} tokens)")
     print(f"  MLM: loss {result['mlm_loss']:.4f}  accuracy {result['mlm_acc']:.4f}  ({result['mlm_tokens']} masked tokens)")
     if result["drp_acc"] is None:
@@ -41,6 +54,3 @@ def run_intrinsic(args: argparse.Namespace) -> int:
             count = result["drp_count_per_relation"][name]
             shown = "n/a" if accuracy is None else f"{accuracy:.4f}"
             print(f"    {name:<10} {shown}  ({count} instances)")
-    if args.json:
-        print(json.dumps(result))
-    return 0

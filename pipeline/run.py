@@ -41,7 +41,8 @@ def add_parser(subparsers) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--source", required=True, choices=sources.names(), help="input format")
+    parser.add_argument("--source", required=True, choices=sources.names(),
+                        help="input format (text: one document per file, or per JSON line with id/title/text)")
     parser.add_argument("--input", required=True, help="input files: a glob or comma-separated globs (gs:// works)")
     parser.add_argument("--output", required=True, help="output directory (gs:// works)")
     parser.add_argument("--links", choices=LINK_TYPES, help="edge source (default: hyperlink for wikipedia, citation for pubmed/pmc)")
@@ -92,7 +93,8 @@ def build_edges(documents, redirects, link_type: str, config: argparse.Namespace
     inputs = {"documents": documents}
     if redirects is not None and link_type == "hyperlink":
         inputs["redirects"] = redirects
-    return inputs | "Links" >> ResolveLinks(link_type, config.max_redirect_hops)
+    key_field = sources.get(config.source).link_key
+    return inputs | "Links" >> ResolveLinks(link_type, config.max_redirect_hops, key_field)
 
 
 def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: dict | None = None) -> None:

@@ -20,7 +20,8 @@ from linkbert.train.presets import PRESETS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", help="pipeline output directory (instances/, tokenizer/, manifest.json)")
+    parser.add_argument("--data", help="pipeline output directory (instances/, tokenizer/, manifest.json), or "
+                        "DIR1[:WEIGHT],DIR2[:WEIGHT],... to mix several (default: in proportion to their rows)")
     parser.add_argument("--output", metavar="RUNDIR", help="run directory (checkpoints, metrics, hf/); required")
     recipe = parser.add_argument_group("recipe (defaults from the preset)")
     recipe.add_argument("--preset", default="tiny", choices=sorted(PRESETS))

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from linkbert import schemas
-from linkbert.train import checkpoint, distributed, dsconfig, presets
+from linkbert.train import checkpoint, distributed, dsconfig, mixing, presets
 from linkbert.train.data import (
     Batch,
     InstanceDataset,
@@ -89,7 +89,7 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 
 def train_step(engine, batches, accumulation_steps: int, accumulator: StepAccumulator, loader_state: LoaderState,
-               drp_weight: float) -> torch.Tensor:
+               drp_weight: float, per_source: mixing.SourceMetrics | None = None) -> torch.Tensor:
     """One optimizer step over ``accumulation_steps`` micro-batches; returns the summed loss (detached)."""
     step_loss = torch.zeros((), dtype=torch.float64, device=engine.device)
     for _ in range(accumulation_steps):
@@ -108,6 +108,8 @@ def train_step(engine, batches, accumulation_steps: int, accumulator: StepAccumu
         engine.backward(output.loss)
         engine.step()
         accumulator.add(output, batch.mlm_labels, batch.relation, batch.num_tokens)
+        if per_source is not None:
+            per_source.add(output, batch)
         step_loss += output.loss.detach()
     return step_loss
 
@@ -124,7 +126,7 @@ def _write_run_files(args, run_dir: str, model, tokenizer, schedule, precision: 
     model.config.to_json_file(os.path.join(run_dir, MODEL_CONFIG))
     tokenizer.save_pretrained(os.path.join(run_dir, TOKENIZER_DIR))
     info = {
-        "data": os.path.abspath(args.data),
+        "data": os.path.abspath(args.data) if "," not in args.data else args.data,  # a mix: see mix.json
         "preset": args.preset,
         "init": args.init,
         "masking": args.masking,
@@ -152,21 +154,24 @@ def client_state(step: int, topology: distributed.Topology, loader_state: Loader
     }
 
 
-def resume(engine, checkpoints: str, topology: distributed.Topology, streams_per_rank: int):
+def resume(engine, checkpoints: str, topology: distributed.Topology, streams_per_rank: int,
+           state_cls: type[LoaderState] = LoaderState):
     """Load the latest checkpoint into ``engine``: (start step, loader state, RNG state to restore or None)."""
     loaded = checkpoint.load(engine, checkpoints)
     if loaded is None:
         if topology.is_main:
             print(f"no checkpoint in {checkpoints}: starting from step 0", flush=True)
-        return 0, LoaderState(streams_per_rank), None
+        return 0, state_cls(streams_per_rank), None
     tag, client = loaded
     if topology.is_main:
         print(f"resumed from {os.path.join(checkpoints, tag)} at step {client['step']}", flush=True)
     if client["world_size"] == topology.world_size and client["streams_per_rank"] == streams_per_rank:
-        return client["step"], LoaderState.from_state_dict(client["loader"][topology.rank]), client["rng"][topology.rank]
+        return client["step"], state_cls.from_state_dict(client["loader"][topology.rank]), client["rng"][topology.rank]
     log.warning("resuming %s with %d rank(s) x %d worker(s) instead of %d x %d: the data restarts at a new epoch "
                 "and the run is not bit-identical to an uninterrupted one", tag, topology.world_size,
                 streams_per_rank, client["world_size"], client["streams_per_rank"])
+    if state_cls is not LoaderState:
+        return client["step"], state_cls.restart(client["loader"], topology.rank, streams_per_rank), None
     next_epoch = 1 + max((p[0] for rank in client["loader"] for p in rank["positions"].values()), default=-1)
     positions = {topology.rank * streams_per_rank + i: StreamPosition(next_epoch) for i in range(streams_per_rank)}
     return client["step"], LoaderState(streams_per_rank, positions), None
@@ -178,9 +183,12 @@ def train(args: argparse.Namespace) -> dict:
     if preset.needs_init and not args.init:
         raise SystemExit(f"preset {preset.name} continues from a BERT checkpoint: pass --init PATH ({preset.note})")
     # Data first, before any process group: the shards must be tokenized with the model's vocabulary.
-    tokenizer = load_tokenizer(args.data, args.init)
+    mix_sources = mixing.parse_data(args.data)  # DIR, or DIR1[:W1],DIR2[:W2],... (train/mixing.py)
+    tokenizer = load_tokenizer(mix_sources[0].path, args.init)
     fingerprint = schemas.tokenizer_fingerprint(tokenizer.get_vocab())
-    shards = open_shards(shard_paths(args.data, "train"), fingerprint)
+    mixture = mixing.Mixture.open(mix_sources, fingerprint) if len(mix_sources) > 1 else None
+    shards = open_shards(shard_paths(mix_sources[0].path, "train"), fingerprint) if mixture is None else None
+    state_cls = LoaderState if mixture is None else mixing.MixLoaderState
 
     topology = distributed.init()
     import deepspeed
@@ -216,19 +224,25 @@ def train(args: argparse.Namespace) -> dict:
         engine.enable_backward_allreduce = False
     if topology.is_main:
         _write_run_files(args, run_dir, model, tokenizer, schedule, precision, fingerprint)
+        if mixture is not None:
+            mixture.write(run_dir)
 
     # Resume: weights, optimizer, scheduler (DeepSpeed) + data positions and RNG (client state).
     streams_per_rank = max(1, args.num_workers)
-    start_step, loader_state, rng_to_restore = 0, LoaderState(streams_per_rank), None
+    start_step, loader_state, rng_to_restore = 0, state_cls(streams_per_rank), None
     if args.resume:
-        start_step, loader_state, rng_to_restore = resume(engine, checkpoints, topology, streams_per_rank)
+        start_step, loader_state, rng_to_restore = resume(engine, checkpoints, topology, streams_per_rank, state_cls)
 
     masker = Masker.from_tokenizer(MaskingConfig(args.masking, args.mask_rate), tokenizer)
     stream_config = StreamConfig(schedule.micro_batch_size, seed=args.seed, shuffle_buffer=args.shuffle_buffer,
                                  bucket_batches=args.bucket_batches, max_seq_len=max_seq_len)
-    dataset = InstanceDataset(shards, masker, stream_config, masker.is_special.size, tokenizer.pad_token_id,
-                              topology.rank, topology.world_size, args.num_workers,
-                              loader_state.positions, loader_state.rotation)
+    if mixture is None:
+        dataset = InstanceDataset(shards, masker, stream_config, masker.is_special.size, tokenizer.pad_token_id,
+                                  topology.rank, topology.world_size, args.num_workers,
+                                  loader_state.positions, loader_state.rotation)
+    else:
+        dataset = mixture.dataset(loader_state, masker, stream_config, masker.is_special.size, tokenizer.pad_token_id,
+                                  topology.rank, topology.world_size, args.num_workers)
     batches = iter(build_loader(dataset, args.num_workers, pin_memory=on_cuda))
 
     if topology.is_main:
@@ -237,6 +251,8 @@ def train(args: argparse.Namespace) -> dict:
               f"{schedule.gradient_accumulation_steps} accumulation x {topology.world_size} device(s), "
               f"peak lr {schedule.lr}, {schedule.warmup_steps} warm-up steps, {precision}, "
               f"at most {max_seq_len} tokens", flush=True)
+        if mixture is not None:
+            print(mixture.summary(), flush=True)
     writer = MetricsWriter(run_dir, topology.is_main, schedule.max_steps, start_step, not args.no_tensorboard,
                            not args.no_progress, flops_per_token(model.config, max_seq_len, count_parameters(model)),
                            args.peak_tflops or peak_tflops(topology.device), topology.world_size)
@@ -244,10 +260,11 @@ def train(args: argparse.Namespace) -> dict:
     if rng_to_restore is not None:
         checkpoint.set_rng_state(rng_to_restore)
     accumulator = StepAccumulator(topology.device, drp=not args.no_drp)
+    per_source = None if mixture is None else mixing.SourceMetrics(mixture.names, topology.device, not args.no_drp)
     consecutive_nonfinite, last_logged, record, started = 0, start_step, {}, time.perf_counter()
     for step in range(start_step + 1, schedule.max_steps + 1):
         step_loss = train_step(engine, batches, schedule.gradient_accumulation_steps, accumulator, loader_state,
-                               drp_weight)
+                               drp_weight, per_source)
         consecutive_nonfinite = 0 if torch.isfinite(step_loss) else consecutive_nonfinite + 1
         if consecutive_nonfinite >= args.max_nonfinite:
             raise NonFiniteLossError(
@@ -256,8 +273,12 @@ def train(args: argparse.Namespace) -> dict:
                 f"resume from an earlier checkpoint")
         if step % args.log_every == 0 or step == schedule.max_steps:
             record = accumulator.reduce()
+            if per_source is not None:
+                record.update(per_source.reduce())
             record.update(lr=engine.get_lr()[0], loss_scale=loss_scale(engine), skipped_steps=engine.skipped_steps)
             record = writer.log(step, record, step - last_logged)
+            if per_source is not None and topology.is_main:
+                (writer.bar.write if writer.bar is not None else print)(per_source.console_line(step, record))
             last_logged = step
         if step % args.save_every == 0 or step == schedule.max_steps:
             checkpoint.save(engine, checkpoints, step, client_state(step, topology, loader_state),

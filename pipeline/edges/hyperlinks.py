@@ -100,19 +100,21 @@ class _JoinLinks(beam.DoFn):
 class ResolveLinks(beam.PTransform):
     """documents (+ redirects) -> edge rows of ``link_type``.
 
-    Documents are keyed by title for hyperlinks and by doc_id for citations (out-links are PMIDs).
+    Documents are keyed by title for hyperlinks and by doc_id for citations (out-links are PMIDs);
+    ``key_field="doc_id"`` resolves hyperlinks by id too (sources whose links name target ids).
     """
 
-    def __init__(self, link_type: str, max_redirect_hops: int = 3):
+    def __init__(self, link_type: str, max_redirect_hops: int = 3, key_field: str | None = None):
         super().__init__()
         self._link_type = link_type
         self._max_redirect_hops = max_redirect_hops
+        self._key_field = key_field or ("title" if link_type == "hyperlink" else "doc_id")
 
     def expand(self, inputs):
         documents = inputs["documents"]
         redirects = inputs.get("redirects")
         link_type = self._link_type
-        key_field = "title" if link_type == "hyperlink" else "doc_id"
+        key_field = self._key_field
         doc_titles = documents | "KeyByTarget" >> beam.Map(lambda d: (d[key_field], d["doc_id"]))
         index = [doc_titles | "DirectIndex" >> beam.Map(lambda kv: (kv[0], (DIRECT, kv[1])))]
         if redirects is not None:

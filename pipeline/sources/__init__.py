@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 # The modules that register sources; imported on first look-up so that ``linkbert synth`` stays light.
-_SOURCE_MODULES = ("wikipedia", "pubmed", "pmc", "merge")
+_SOURCE_MODULES = ("wikipedia", "pubmed", "pmc", "merge", "text")
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class Source:
     read: Callable
     # run counters -> (every input record accounted for, summary lines)
     reconcile: Callable[[dict[str, int]], tuple[bool, list[str]]]
+    # what a raw out-link names: "doc_id" (the text source), or None: titles for hyperlinks, ids otherwise
+    link_key: str | None = None
 
 
 _REGISTRY: dict[str, Source] = {}
