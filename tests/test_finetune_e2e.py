@@ -159,3 +159,23 @@ def test_blurb_suite_runs_what_it_finds(tiny_model, tmp_path, capsys):
     assert saved["tasks"]["chemprot"]["n_test"] == 6
     table = (out / "results.md").read_text()
     assert "| chemprot | f1 |" in table and "| pubmedqa | missing |" in table and "BLURB score" in table
+
+
+def test_mrqa_suite_with_distractors_and_few_shot(tiny_model, tmp_path, capsys):
+    root = tmp_path / "mrqa"
+    write(root / "squad_hf", {"train": qa_rows(10, "t"), "dev": qa_rows(2, "d"), "test": qa_rows(3, "e")})
+    code = main(["eval", "mrqa", "--model", tiny_model, "--data", str(root), "--output", str(tmp_path / "res"),
+                 "--distractors", "--train-fraction", "0.5", "--max-steps", "1", "--batch-size", "4",
+                 "--max-seq-len", "48", "--doc-stride", "16", "--json"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0
+    assert summary["found"] == ["squad"] and len(summary["missing"]) == 5
+    squad = summary["tasks"]["squad"]
+    assert (squad["n_train"], squad["distractors"], squad["train_fraction"]) == (5, True, 0.5)
+    assert summary["average_f1"] == 100 * squad["test"]["f1"]
+
+
+def test_not_a_model_directory(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code = main(["eval", "pubmedqa", "--model", str(tmp_path / "empty"), "--data", str(tmp_path)])
+    assert code == 2 and "not a Hugging Face model directory (no config.json)" in capsys.readouterr().err
