@@ -49,6 +49,8 @@ class QaTask:
             start_char = record["answers"]["answer_start"][0]
             end_char = start_char + len(record["answers"]["text"][0])
             context = [j for j, s in enumerate(sequence) if s == 1]
+            if not context:
+                raise ValueError(f"question {record['id']!r} leaves no room for its context in {max_len} tokens")
             first, last = context[0], context[-1]
             start = end = 0  # [CLS] when the answer is not inside this window
             if offsets[first][0] <= start_char and offsets[last][1] >= end_char:
