@@ -24,6 +24,9 @@ def add_parser(subparsers) -> None:
     intrinsic.add_argument("--seed", type=int, default=0, help="masking seed")
     intrinsic.add_argument("--json", action="store_true", help="end with the metrics as one JSON line")
     intrinsic.set_defaults(func=run_intrinsic)
+    from linkbert.eval.finetune.cli import add_parsers as add_finetune_parsers
+
+    add_finetune_parsers(kinds)
 
 
 def run_intrinsic(args: argparse.Namespace) -> int:
