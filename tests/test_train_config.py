@@ -24,6 +24,16 @@ def test_short_run_keeps_the_schedule_shape():
         presets.preset("huge")
 
 
+def test_biomedical_presets_mask_whole_words_unless_told_otherwise():
+    for name in ("bio-base", "bio-large"):
+        assert presets.masking_and_length(presets.preset(name), None, None, 512) == ("wwm", 512)
+        assert presets.masking_and_length(presets.preset(name), "span", 128, 512) == ("span", 128)
+    for name in ("tiny", "base", "large"):
+        assert presets.masking_and_length(presets.preset(name), None, None, 512) == ("token", 512)
+    # The preset's 512 never exceeds what the checkpoint's position table holds.
+    assert presets.masking_and_length(presets.preset("base"), None, None, 256) == ("token", 256)
+
+
 def test_tiny_preset_is_the_papers_4_4m_parameter_model():
     model = from_scratch(presets.preset("tiny").architecture, 30522, 0)
     assert count_parameters(model) == pytest.approx(4.4e6, rel=0.01)

@@ -128,7 +128,7 @@ def _write_run_files(args, run_dir: str, model, tokenizer, schedule, precision: 
         "preset": args.preset,
         "init": args.init,
         "masking": args.masking,
-        "max_seq_len": args.max_seq_len or model.config.max_position_embeddings,
+        "max_seq_len": args.max_seq_len,
         "precision": precision,
         "drp": not args.no_drp,
         "drp_weight": args.drp_weight,
@@ -198,7 +198,9 @@ def train(args: argparse.Namespace) -> dict:
     schedule = presets.resolve(preset, topology.world_size, args.lr, args.max_steps, args.warmup_steps,
                                args.warmup_fraction, args.global_batch_size, args.micro_batch_size)
     model = build_model(preset, args.init, tokenizer, args.no_drp, args.hidden_dropout, args.attention_dropout)
-    max_seq_len = args.max_seq_len or model.config.max_position_embeddings
+    args.masking, args.max_seq_len = presets.masking_and_length(preset, args.masking, args.max_seq_len,
+                                                                model.config.max_position_embeddings)
+    max_seq_len = args.max_seq_len
     if not 8 <= max_seq_len <= model.config.max_position_embeddings:
         raise SystemExit(f"--max-seq-len {max_seq_len}: must be in [8, {model.config.max_position_embeddings}]")
     drp_weight = 0.0 if args.no_drp else args.drp_weight
