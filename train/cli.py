@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="default: the preset's (wwm for bio-base/bio-large as PubMedBERT, token otherwise)")
     recipe.add_argument("--mask-rate", type=float, default=0.15)
     recipe.add_argument("--no-drp", action="store_true", help="MLM only (the ablation without relation prediction)")
+    recipe.add_argument("--sbo", action="store_true",
+                        help="add SpanBERT's span boundary objective (best with --masking span); off by default")
     recipe.add_argument("--drp-weight", type=float, default=1.0, help="weight of the DRP loss in MLM + w * DRP")
     recipe.add_argument("--seed", type=int, default=0)
     engine = parser.add_argument_group("DeepSpeed")
