@@ -50,6 +50,7 @@ def export_checkpoint(run_dir: str, tag: str | None = None, output_dir: str | No
 def save(model: LinkBertForPreTraining, tokenizer, output_dir: str, info: dict) -> None:
     os.makedirs(output_dir, exist_ok=True)
     model.config.linkbert_relations = list(RELATIONS)
+    model.config.linkbert_drp = bool(info.get("drp", True))  # whether the relation head was trained
     if info.get("max_seq_len"):
         model.config.linkbert_max_seq_len = info["max_seq_len"]  # the length it was trained at
     model.save_pretrained(output_dir, safe_serialization=True)

@@ -170,7 +170,8 @@ class LinkBertForPreTraining(BertPreTrainedModel):
         """
         bert = self.bert
         hidden = bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
-        mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden, attention_mask=attention_mask)
+        # Positional: the embeddings argument was renamed (input_embeds -> inputs_embeds) within transformers 5.
+        mask = create_bidirectional_mask(self.config, hidden, attention_mask)
         for layer in bert.encoder.layer[:-1]:
             hidden = layer(hidden, mask)
         batch, length, width = hidden.shape
