@@ -1,15 +1,18 @@
 """Training-step throughput on the CPU: our DeepSpeed step against the loop a user would write.
 
 Peer: ``transformers.BertForPreTraining`` (dense MLM head over every position, 2-way NSP head) with
-``torch.optim.AdamW``. Ours: ``train.loop.train_step`` through a DeepSpeed engine built by the
-trainer's own code (sparse MLM head, 3-way DRP head, metrics accumulation). Both see the same masked
-batches, produced by our loader from shards written for the bench; each round times ``--steps`` steps
-of ours then of the peer, and the medians over rounds are printed, one line per shape:
+``torch.optim.AdamW(fused=True)`` and ``clip_grad_norm_``. Ours: ``train.loop.train_step`` through a
+DeepSpeed engine built by the trainer's own code (MLM head and last layer only at masked positions, 3-way
+DRP head, metrics accumulation), whose optimizer is the same ``torch.optim.AdamW(fused=True)``. Both see
+the same masked batches, produced by our loader from shards written for the bench, and each side prints
+what it computes. Each round times ``--steps`` steps of each side, the order alternating from round to
+round (ours first in even rounds), so a change in the machine's load falls on both sides alike. Printed,
+one line per shape: the medians over rounds, the median of the per-round ratios and their range:
 
-    train-<shape>: ours=<tok/s> peer=<tok/s> ratio=<ours/peer>
+    train-<shape>: ours=<tok/s> peer=<tok/s> ratio=<median ours/peer> (rounds: min-max, n=<rounds>)
     loader-<shape>: loader=<samples/s> trainer=<samples/s> ratio=<loader/trainer>
 
-Run: ``.venv/bin/python bench/train.py [--shapes tiny,base] [--rounds 5] [--steps 2]``.
+Run: ``.venv/bin/python bench/train.py [--shapes tiny,base] [--rounds 7] [--steps 2]``.
 """
 
 from __future__ import annotations
@@ -104,17 +107,30 @@ def our_step(shape, tokenizer, batches):
         train_step(engine, cycle, 1, accumulator, state, 1.0)
         accumulator.reduce()
 
+    step.describe = (f"LinkBertForPreTraining through DeepSpeed {deepspeed.__version__} (ZeRO "
+                     f"{engine.zero_optimization_stage()}, fp32): MLM head and last layer at the masked positions, "
+                     f"3-way DRP head; {describe_optimizer(engine.optimizer)}; DeepSpeed gradient clipping "
+                     f"{engine.gradient_clipping()}, WarmupDecayLR")
     return step
 
 
+def describe_optimizer(optimizer) -> str:
+    inner = getattr(optimizer, "optimizer", optimizer)  # DeepSpeed may wrap the torch optimizer
+    flags = {key: inner.defaults.get(key) for key in ("fused", "foreach")}
+    return f"{type(inner).__module__}.{type(inner).__name__}({', '.join(f'{k}={v}' for k, v in flags.items())})"
+
+
 def peer_step(shape, tokenizer, batches):
+    import transformers
     from transformers import BertConfig, BertForPreTraining
 
     hidden, layers, heads, intermediate, seq_len, batch = shape
     config = BertConfig(vocab_size=len(tokenizer), hidden_size=hidden, num_hidden_layers=layers,
                         num_attention_heads=heads, intermediate_size=intermediate, attn_implementation="sdpa")
     model = BertForPreTraining(config).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01)
+    # The optimizer implementation ours gets from DeepSpeed on the CPU (torch_adam, fused): the same on both sides.
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.01,
+                                  fused=True)
     inputs = []
     for b in batches:
         labels = torch.full(b.input_ids.shape, -100, dtype=torch.long)
@@ -130,6 +146,8 @@ def peer_step(shape, tokenizer, batches):
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
+    step.describe = (f"transformers {transformers.__version__} BertForPreTraining (sdpa): dense MLM head over all "
+                     f"{seq_len} positions, 2-way NSP head; {describe_optimizer(optimizer)}; clip_grad_norm_ 1.0")
     return step
 
 
@@ -161,15 +179,18 @@ def bench(name: str, rounds: int, steps: int, workdir: Path) -> None:
     stream = dataset_for(data_dir, tokenizer, batch, num_workers=0).stream(0)
     batches = [b for _, b in zip(range(8), stream.batches())]
     ours, peer = our_step(shape, tokenizer, batches), peer_step(shape, tokenizer, batches)
+    print(f"  ours: {ours.describe}\n  peer: {peer.describe}", flush=True)
     ours(), peer()  # warm-up: allocator, first-call paths
     tokens = steps * batch * seq_len
     ours_rates, peer_rates = [], []
-    for _ in range(rounds):
-        ours_rates.append(tokens / timed(ours, steps))
-        peer_rates.append(tokens / timed(peer, steps))
+    for round_index in range(rounds):
+        order = (("ours", ours), ("peer", peer)) if round_index % 2 == 0 else (("peer", peer), ("ours", ours))
+        for side, step in order:
+            (ours_rates if side == "ours" else peer_rates).append(tokens / timed(step, steps))
+    ratios = sorted(o / p for o, p in zip(ours_rates, peer_rates))
     ours_median, peer_median = statistics.median(ours_rates), statistics.median(peer_rates)
-    print(f"train-{name}: ours={ours_median:.0f} peer={peer_median:.0f} ratio={ours_median / peer_median:.2f}",
-          flush=True)
+    print(f"train-{name}: ours={ours_median:.0f} peer={peer_median:.0f} ratio={statistics.median(ratios):.2f} "
+          f"(rounds: {ratios[0]:.2f}-{ratios[-1]:.2f}, n={rounds})", flush=True)
     trainer_samples = ours_median / seq_len
     loader = statistics.median(loader_rate(data_dir, tokenizer, batch, 64) for _ in range(3))
     print(f"loader-{name}: loader={loader:.0f} trainer={trainer_samples:.1f} ratio={loader / trainer_samples:.0f} "
@@ -179,7 +200,7 @@ def bench(name: str, rounds: int, steps: int, workdir: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default="tiny,base")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=2, help="steps per round and side")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
@@ -193,7 +214,7 @@ def main() -> None:
     logging.getLogger("DeepSpeed").setLevel(logging.WARNING)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs; "
-          f"{args.rounds} rounds x {args.steps} steps per side; medians", flush=True)
+          f"{args.rounds} rounds x {args.steps} steps per side, sides alternating; medians", flush=True)
     with tempfile.TemporaryDirectory() as workdir:
         for name in args.shapes.split(","):
             bench(name, args.rounds, args.steps, Path(workdir))

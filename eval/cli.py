@@ -50,7 +50,7 @@ def _print_result(args: argparse.Namespace, result: dict, where: str) -> None:
           f"(at most {result['max_seq_len']} tokens)")
     print(f"  MLM: loss {result['mlm_loss']:.4f}  accuracy {result['mlm_acc']:.4f}  ({result['mlm_tokens']} masked tokens)")
     if result["drp_acc"] is None:
-        print("  DRP: the model has no document relation head")
+        print("  DRP: no trained relation head (none exported, or trained with --no-drp): no DRP accuracy")
     else:
         print(f"  DRP: loss {result['drp_loss']:.4f}  accuracy {result['drp_acc']:.4f}")
         for name, accuracy in result["drp_acc_per_relation"].items():

@@ -38,6 +38,7 @@ def load_model(model_dir: str) -> tuple[LinkBertForPreTraining, bool]:
     finally:
         transformers.logging.set_verbosity(verbosity)
     has_drp = not any(name.startswith("cls.document_relation") for name in info["missing_keys"])
+    has_drp = has_drp and getattr(model.config, "linkbert_drp", True)  # False: exported from a --no-drp run
     if any(name.startswith("cls.predictions.transform") for name in info["missing_keys"]):
         raise SystemExit(f"--model {model_dir}: has no MLM head (cls.predictions.*); export a pretraining model")
     return model.eval(), has_drp

@@ -7,6 +7,8 @@ import sys
 import pyarrow.dataset as ds
 import pytest
 
+from baselines import unigram_mlm_accuracy
+
 from linkbert.cli import main as linkbert
 
 ENWIKI = "wikipedia/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
@@ -80,12 +82,19 @@ def test_generated_corpus_through_pipeline_training_export_and_eval(tmp_path):
     assert _manifest(data)["splits"]["heldout"]["rows"] > 0
     # The trainer and the evaluation run as separate processes, as the demo runs them.
     subprocess.run([sys.executable, "-m", "linkbert", "train", "--data", str(data), "--output", str(run),
-                    "--preset", "tiny", "--max-steps", "12", "--global-batch-size", "8", "--micro-batch-size", "4",
-                    "--no-progress"], check=True)
+                    "--preset", "tiny", "--max-steps", "300", "--global-batch-size", "16", "--micro-batch-size", "16",
+                    "--lr", "2e-3", "--warmup-steps", "30", "--hidden-dropout", "0", "--attention-dropout", "0",
+                    "--save-every", "300", "--no-progress", "--no-tensorboard"], check=True)
     result = subprocess.run([sys.executable, "-m", "linkbert", "eval", "intrinsic", "--model", str(run / "hf"),
                              "--data", str(data), "--json"], check=True, capture_output=True, text=True)
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
-    assert 0.0 <= metrics["drp_acc"] <= 1.0 and 0.0 <= metrics["mlm_acc"] <= 1.0
+    # Training moved the model past always predicting the most frequent token. Measured: 300 steps reach
+    # 0.113 held-out MLM accuracy against the baseline's 0.0745; 12, 40 or 80 steps (0.06-0.07) do not.
+    from transformers import AutoTokenizer
+
+    special = AutoTokenizer.from_pretrained(run / "hf").all_special_ids
+    assert metrics["mlm_acc"] > unigram_mlm_accuracy(str(data), special) + 0.02, metrics
+    assert metrics["instances"] == _manifest(data)["splits"]["heldout"]["rows"]
 
     from transformers import AutoModel, AutoTokenizer, pipeline
 

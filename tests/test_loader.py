@@ -170,3 +170,36 @@ def test_fewer_row_groups_than_streams_are_split(tmp_path):
         for worker in range(2):
             seen.update(r for b in ds.stream(worker).epoch_batches(0) for r in b.row_ids.tolist())
     assert sorted(seen) == list(range(copy.num_train_rows)) and set(seen.values()) == {1}
+
+
+_UNDER_A_LOW_FD_LIMIT = """
+import os, resource, sys
+from transformers import AutoTokenizer
+from linkbert.train.data import InstanceStream, StreamConfig, open_shards, shard_paths, work_units
+from linkbert.train.masking import Masker, MaskingConfig
+
+root, fingerprint = sys.argv[1], sys.argv[2]
+tokenizer = AutoTokenizer.from_pretrained(os.path.join(root, "tokenizer"))
+masker = Masker.from_tokenizer(MaskingConfig(), tokenizer)
+in_use = len(os.listdir("/proc/self/fd"))
+limit = in_use + 16  # far fewer descriptors than the 60 shards the stream reads
+resource.setrlimit(resource.RLIMIT_NOFILE, (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+shards = open_shards(shard_paths(root, "train"), fingerprint)
+stream = InstanceStream(shards, work_units(shards), masker, StreamConfig(4, shuffle_buffer=8), 0, 1,
+                        len(tokenizer), tokenizer.pad_token_id)
+for epoch in range(2):
+    rows = sorted(r for batch in stream.epoch_batches(epoch) for r in batch.row_ids.tolist())
+    assert rows == list(range(sum(s.num_rows for s in shards))), "rows missing"
+print(f"ok {len(shards)} shards under a limit of {limit} descriptors, {len(stream._files)} open")
+"""
+
+
+def test_a_stream_over_more_shards_than_the_descriptor_limit(tmp_path):
+    import subprocess
+    import sys
+
+    many = build_instance_dir(tmp_path, num_docs=40, num_train_shards=60, rows_per_group=1000)
+    result = subprocess.run([sys.executable, "-c", _UNDER_A_LOW_FD_LIMIT, str(many.root), many.fingerprint],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ok 60 shards" in result.stdout and "8 open" in result.stdout

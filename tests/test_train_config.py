@@ -4,7 +4,7 @@ import pytest
 
 from linkbert.train import dsconfig, presets
 from linkbert.train.cli import build_parser
-from linkbert.train.model import count_parameters, flops_per_token, from_scratch
+from linkbert.train.model import count_parameters, dense_flops_per_token, from_scratch, training_flops
 from linkbert.train.schedule import lr_at
 
 
@@ -24,11 +24,35 @@ def test_short_run_keeps_the_schedule_shape():
         presets.preset("huge")
 
 
+def test_biomedical_presets_mask_whole_words_unless_told_otherwise():
+    for name in ("bio-base", "bio-large"):
+        assert presets.masking_and_length(presets.preset(name), None, None, 512) == ("wwm", 512)
+        assert presets.masking_and_length(presets.preset(name), "span", 128, 512) == ("span", 128)
+    for name in ("tiny", "base", "large"):
+        assert presets.masking_and_length(presets.preset(name), None, None, 512) == ("token", 512)
+    # The preset's 512 never exceeds what the checkpoint's position table holds.
+    assert presets.masking_and_length(presets.preset("base"), None, None, 256) == ("token", 256)
+
+
 def test_tiny_preset_is_the_papers_4_4m_parameter_model():
     model = from_scratch(presets.preset("tiny").architecture, 30522, 0)
     assert count_parameters(model) == pytest.approx(4.4e6, rel=0.01)
     assert model.cls.predictions.decoder.weight is model.bert.embeddings.word_embeddings.weight
-    assert flops_per_token(model.config, 512, count_parameters(model)) > 6 * 4.3e6
+    # 6N over the non-position parameters + 12·L·H·T: 6 * (4,433,597 - 512 * 128) + 12 * 2 * 128 * 512.
+    assert count_parameters(model) == 4_433_597
+    assert dense_flops_per_token(model.config, 512, count_parameters(model)) == 6 * (4_433_597 - 65_536) + 1_572_864
+
+
+def test_bert_base_at_512_performs_554m_of_the_715m_flops_per_token_the_dense_formula_counts():
+    from linkbert.train.presets import BERT_BASE
+
+    model = from_scratch(BERT_BASE, 30522, 0)
+    masked = round(0.15 * 509)  # 15% of the tokens of a full pair but [CLS] and the two [SEP]
+    performed = training_flops(model.config, 1, 512, last_layer_rows=1 + masked, query_slots=1 + masked,
+                               masked=masked) / 512
+    dense = dense_flops_per_token(model.config, 512, count_parameters(model))
+    assert round(dense / 1e6) == 715 and round(performed / 1e6) == 554
+    assert dense / performed == pytest.approx(1.291, abs=0.001)
 
 
 def test_deepspeed_config_for_the_cpu_and_the_gpu():

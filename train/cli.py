@@ -33,15 +33,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     recipe.add_argument("--global-batch-size", type=int, help="sequences per optimizer step over all devices")
     recipe.add_argument("--micro-batch-size", type=int, help="sequences per device per forward pass")
     recipe.add_argument("--max-seq-len", type=int,
-                        help="truncate longer instances to this many tokens (default: the model's 512 positions); "
-                             "BERT's first phase uses 128")
+                        help="truncate longer instances to this many tokens (default: the preset's 512, at most the "
+                             "model's positions); BERT's first phase uses 128")
     recipe.add_argument("--hidden-dropout", type=float, help="hidden-state dropout (default: the model config's, 0.1)")
     recipe.add_argument("--attention-dropout", type=float,
                         help="attention-probability dropout (default: the model config's, 0.1); 0 lets the CPU use "
                              "the fused attention kernel")
-    recipe.add_argument("--masking", default="token", choices=STRATEGIES)
+    recipe.add_argument("--masking", choices=STRATEGIES,
+                        help="default: the preset's (wwm for bio-base/bio-large as PubMedBERT, token otherwise)")
     recipe.add_argument("--mask-rate", type=float, default=0.15)
     recipe.add_argument("--no-drp", action="store_true", help="MLM only (the ablation without relation prediction)")
+    recipe.add_argument("--sbo", action="store_true",
+                        help="add SpanBERT's span boundary objective (best with --masking span); off by default")
     recipe.add_argument("--drp-weight", type=float, default=1.0, help="weight of the DRP loss in MLM + w * DRP")
     recipe.add_argument("--seed", type=int, default=0)
     engine = parser.add_argument_group("DeepSpeed")

@@ -17,6 +17,7 @@ import glob
 import logging
 import os
 import re
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -215,7 +216,7 @@ class InstanceStream:
         self.stream, self.num_streams = stream, num_streams
         self.vocab_size, self.pad_id = vocab_size, pad_id
         self.skipped_rows = 0
-        self._files: dict[int, pq.ParquetFile] = {}
+        self._files: OrderedDict[int, pq.ParquetFile] = OrderedDict()  # the most recently read shards, open
 
     def batches(self, position: StreamPosition = StreamPosition(), loop: bool = True) -> Iterator[Batch]:
         """Batches from ``position`` on: forever when ``loop``, else to the end of that epoch."""
@@ -275,9 +276,7 @@ class InstanceStream:
         """Rows (input_ids, b_start, relation, row_id) of ``unit``; invalid rows are logged and skipped."""
         path = self.shards[unit.shard].path
         try:
-            parquet = self._files.get(unit.shard)
-            if parquet is None:
-                parquet = self._files[unit.shard] = pq.ParquetFile(path)
+            parquet = self._open(unit.shard)
             table = parquet.read_row_group(unit.row_group, columns=list(COLUMNS))
             ids_column = table.column("input_ids").combine_chunks()
             offsets = ids_column.offsets.to_numpy()
@@ -302,6 +301,19 @@ class InstanceStream:
             log.warning("%s: row group %d: skipped %d invalid row(s); first: row %d: %s",
                         path, unit.row_group, len(bad), row, reason)
         return rows
+
+    # A stream may cross thousands of shards; keeping each open would run out of file descriptors.
+    MAX_OPEN_FILES = 8
+
+    def _open(self, shard: int) -> pq.ParquetFile:
+        """The shard's file, kept open among the ``MAX_OPEN_FILES`` most recently used; the oldest is closed."""
+        parquet = self._files.pop(shard, None)
+        if parquet is None:
+            parquet = pq.ParquetFile(self.shards[shard].path)
+        self._files[shard] = parquet
+        while len(self._files) > self.MAX_OPEN_FILES:
+            self._files.popitem(last=False)[1].close()
+        return parquet
 
     def _invalid(self, ids: np.ndarray, b_start: int, relation: int) -> str | None:
         if not 1 < b_start < ids.size - 1:

@@ -50,6 +50,7 @@ def export_checkpoint(run_dir: str, tag: str | None = None, output_dir: str | No
 def save(model: LinkBertForPreTraining, tokenizer, output_dir: str, info: dict) -> None:
     os.makedirs(output_dir, exist_ok=True)
     model.config.linkbert_relations = list(RELATIONS)
+    model.config.linkbert_drp = bool(info.get("drp", True))  # whether the relation head was trained
     if info.get("max_seq_len"):
         model.config.linkbert_max_seq_len = info["max_seq_len"]  # the length it was trained at
     model.save_pretrained(output_dir, safe_serialization=True)
@@ -109,6 +110,7 @@ contiguous next segment (0), a random segment (1) or a segment of a linked docum
 - **Sequences**: at most {info.get('max_seq_len')} tokens; masking {info.get('masking')} (15%, 80/10/10); precision {info.get('precision')}
 - **Dropout in pretraining**: hidden {info.get('hidden_dropout')}, attention {info.get('attention_dropout')} (as stored in config.json; BERT fine-tuning usually sets 0.1)
 - **Relation prediction**: {'trained, weight ' + str(info.get('drp_weight')) if info.get('drp', True) else 'off (--no-drp): the relation head is untrained'}
+- **Span boundary objective** (SpanBERT): {'on (`cls.span_boundary`)' if info.get('sbo') else 'off'}
 
 ## Final training metrics
 

@@ -36,7 +36,9 @@ from linkbert.train.metrics import MetricsWriter, StepAccumulator, peak_tflops
 from linkbert.train.model import (
     LinkBertForPreTraining,
     count_parameters,
-    flops_per_token,
+    dense_flops_per_token,
+    disable_sbo,
+    enable_sbo,
     from_checkpoint,
     from_scratch,
     set_dropout,
@@ -67,11 +69,14 @@ def load_tokenizer(data_dir: str, init: str | None):
 
 
 def build_model(preset: presets.Preset, init: str | None, tokenizer, no_drp: bool,
-                hidden_dropout: float | None = None, attention_dropout: float | None = None) -> LinkBertForPreTraining:
+                hidden_dropout: float | None = None, attention_dropout: float | None = None,
+                sbo: bool = False) -> LinkBertForPreTraining:
     if init:
         model = from_checkpoint(init, len(tokenizer.get_vocab()))
     else:
         model = from_scratch(preset.architecture, len(tokenizer.get_vocab()), tokenizer.pad_token_id)
+    (enable_sbo if sbo else disable_sbo)(model)
+    model.config.linkbert_drp = not no_drp  # an export says whether its relation head was trained
     if no_drp:
         for module in (model.bert.pooler, model.cls.document_relation):
             module.requires_grad_(False)
@@ -130,10 +135,11 @@ def _write_run_files(args, run_dir: str, model, tokenizer, schedule, precision: 
         "preset": args.preset,
         "init": args.init,
         "masking": args.masking,
-        "max_seq_len": args.max_seq_len or model.config.max_position_embeddings,
+        "max_seq_len": args.max_seq_len,
         "precision": precision,
         "drp": not args.no_drp,
         "drp_weight": args.drp_weight,
+        "sbo": bool(getattr(args, "sbo", False)),
         "seed": args.seed,
         "tokenizer_fingerprint": fingerprint,
         "schedule": schedule.__dict__,
@@ -205,8 +211,11 @@ def train(args: argparse.Namespace) -> dict:
     os.makedirs(checkpoints, exist_ok=True)
     schedule = presets.resolve(preset, topology.world_size, args.lr, args.max_steps, args.warmup_steps,
                                args.warmup_fraction, args.global_batch_size, args.micro_batch_size)
-    model = build_model(preset, args.init, tokenizer, args.no_drp, args.hidden_dropout, args.attention_dropout)
-    max_seq_len = args.max_seq_len or model.config.max_position_embeddings
+    model = build_model(preset, args.init, tokenizer, args.no_drp, args.hidden_dropout, args.attention_dropout,
+                        getattr(args, "sbo", False))
+    args.masking, args.max_seq_len = presets.masking_and_length(preset, args.masking, args.max_seq_len,
+                                                                model.config.max_position_embeddings)
+    max_seq_len = args.max_seq_len
     if not 8 <= max_seq_len <= model.config.max_position_embeddings:
         raise SystemExit(f"--max-seq-len {max_seq_len}: must be in [8, {model.config.max_position_embeddings}]")
     drp_weight = 0.0 if args.no_drp else args.drp_weight
@@ -254,7 +263,7 @@ def train(args: argparse.Namespace) -> dict:
         if mixture is not None:
             print(mixture.summary(), flush=True)
     writer = MetricsWriter(run_dir, topology.is_main, schedule.max_steps, start_step, not args.no_tensorboard,
-                           not args.no_progress, flops_per_token(model.config, max_seq_len, count_parameters(model)),
+                           not args.no_progress, dense_flops_per_token(model.config, max_seq_len, count_parameters(model)),
                            args.peak_tflops or peak_tflops(topology.device), topology.world_size)
 
     if rng_to_restore is not None:
@@ -294,7 +303,7 @@ def train(args: argparse.Namespace) -> dict:
         print(f"  metrics:     {os.path.join(run_dir, 'metrics.jsonl')}", flush=True)
         print(f"  model:       {hf_dir}", flush=True)
         if record:
-            summary = {k: record[k] for k in ("loss", "mlm_loss", "mlm_acc", "drp_loss", "drp_acc")
+            summary = {k: record[k] for k in ("loss", "mlm_loss", "mlm_acc", "drp_loss", "drp_acc", "sbo_loss")
                        if record[k] is not None}
             print("  final: " + ", ".join(f"{k}={v:.4f}" for k, v in summary.items()), flush=True)
     distributed.barrier()

@@ -4,7 +4,8 @@ Three strategies choose *which* tokens to predict, 15% of the maskable tokens of
 
 - ``token``: individual WordPiece tokens (BERT).
 - ``wwm``: whole words: every piece of a chosen word is predicted (PubMedBERT, BERT-wwm).
-- ``span``: runs of whole words, span length in words ~ Geometric(p=0.2) clipped at 10 (SpanBERT).
+- ``span``: runs of whole words, span length in words ~ Geometric(p=0.2) truncated to [1, 10] and
+  renormalised (SpanBERT: mean 3.8 words, 3.0% of spans 10 words long).
 
 Chosen tokens are then replaced 80/10/10 by ``[MASK]`` / a random token / themselves (per token for
 ``token`` and ``wwm``, per span for ``span`` as SpanBERT does). Special tokens and padding are never
@@ -36,6 +37,14 @@ class MaskingConfig:
             raise ValueError(f"masking rate must be in (0, 1), got {self.rate}")
         if self.mask_fraction + self.random_fraction > 1.0:
             raise ValueError("mask_fraction + random_fraction must not exceed 1")
+        if not 0.0 < self.span_p <= 1.0 or self.max_span_words < 1:
+            raise ValueError("span lengths need 0 < span_p <= 1 and max_span_words >= 1")
+
+    def span_length_probabilities(self) -> np.ndarray:
+        """P(length = k) for k = 1..max_span_words: the geometric pmf truncated there and renormalised."""
+        k = np.arange(1, self.max_span_words + 1)
+        weights = self.span_p * (1.0 - self.span_p) ** (k - 1)
+        return weights / weights.sum()
 
 
 class Masker:
@@ -52,6 +61,12 @@ class Masker:
         self.replacement_ids = np.flatnonzero(~self.is_special).astype(np.int64)
         if self.replacement_ids.size == 0:
             raise ValueError("the vocabulary has no non-special tokens to use as random replacements")
+        self.span_length_cdf = np.cumsum(config.span_length_probabilities())
+
+    def span_lengths(self, rng: np.random.Generator, size: int | None = None):
+        """Span lengths in words drawn from the truncated, renormalised geometric distribution."""
+        draws = np.searchsorted(self.span_length_cdf, rng.random(size), side="right") + 1
+        return np.minimum(draws, self.config.max_span_words)  # guards a cdf ending at 1 - 1e-16
 
     @classmethod
     def from_tokenizer(cls, config: MaskingConfig, tokenizer) -> "Masker":
@@ -113,7 +128,7 @@ class Masker:
         for _ in range(4 * num_words):
             if count >= budget or taken.all():
                 break
-            length = min(int(rng.geometric(self.config.span_p)), self.config.max_span_words)
+            length = int(self.span_lengths(rng))
             start = int(rng.integers(num_words))
             span = []
             for index in range(start, min(start + length, segment_end[start])):

@@ -30,8 +30,11 @@ def peak_tflops(device: torch.device) -> float | None:
 class StepAccumulator:
     """Sums over the micro-batches since the last log; one tensor so a single all-reduce covers it."""
 
-    # mlm correct, mlm count, loss, mlm loss, drp loss, micro-batches, drp correct x3, drp count x3, samples, tokens
-    SIZE = 6 + 2 * len(RELATIONS) + 2
+    # mlm correct, mlm count, loss, mlm loss, drp loss, micro-batches, drp correct x3, drp count x3, sbo loss,
+    # FLOPs performed, samples, tokens
+    SBO = 6 + 2 * len(RELATIONS)
+    FLOPS = SBO + 1
+    SIZE = SBO + 4
 
     def __init__(self, device: torch.device, drp: bool = True):
         self.sums = torch.zeros(self.SIZE, dtype=torch.float64, device=device)
@@ -52,6 +55,9 @@ class StepAccumulator:
             of_relation = relation == index
             s[6 + index] += (of_relation & (predicted == relation)).sum()
             s[6 + len(RELATIONS) + index] += of_relation.sum()
+        if output.sbo_loss is not None:
+            s[self.SBO] += output.sbo_loss.detach().double()
+        s[self.FLOPS] += output.flops
         s[-2] += relation.numel()
         s[-1] += num_tokens
 
@@ -60,6 +66,7 @@ class StepAccumulator:
         if torch.distributed.is_initialized() and torch.distributed.get_world_size() > 1:
             torch.distributed.all_reduce(sums)
             sums[2:6] /= torch.distributed.get_world_size()
+            sums[self.SBO] /= torch.distributed.get_world_size()
         values = sums.tolist()
         micro = max(values[5], 1.0)
         n = len(RELATIONS)
@@ -75,6 +82,8 @@ class StepAccumulator:
             record[f"drp_acc_{name}"] = correct / count if count else None
         if not self.drp:
             record.update({key: None for key in record if key.startswith("drp_")})
+        record["sbo_loss"] = values[self.SBO] / micro if values[self.SBO] else None
+        record["flops"] = values[self.FLOPS]  # over all ranks
         record["samples"] = int(values[-2])
         record["tokens"] = int(values[-1])
         self.sums.zero_()
@@ -85,10 +94,10 @@ class MetricsWriter:
     """Rank 0 writes; other ranks only take part in the reductions."""
 
     def __init__(self, run_dir: str, enabled: bool, total_steps: int, start_step: int, tensorboard: bool = True,
-                 progress: bool = True, flops_per_token: float | None = None, peak_tflops: float | None = None,
+                 progress: bool = True, dense_flops_per_token: float | None = None, peak_tflops: float | None = None,
                  world_size: int = 1):
         self.enabled = enabled
-        self.flops_per_token, self.peak_tflops, self.world_size = flops_per_token, peak_tflops, world_size
+        self.dense_flops_per_token, self.peak_tflops, self.world_size = dense_flops_per_token, peak_tflops, world_size
         self.last_time = time.perf_counter()
         self.jsonl = self.board = self.bar = None
         if not enabled:
@@ -110,9 +119,14 @@ class MetricsWriter:
         record = {"step": step, **record}
         record["samples_per_s"] = record["samples"] / elapsed
         record["tokens_per_s"] = record["tokens"] / elapsed
-        if self.flops_per_token and self.peak_tflops:
-            achieved = record["tokens_per_s"] * self.flops_per_token / self.world_size
-            record["mfu"] = achieved / (self.peak_tflops * 1e12)
+        # MFU from the FLOPs the steps performed (the model counts them per micro-batch); the dense
+        # equivalent credits every token with 6N + 12LHT, as if the MLM head and last layer ran everywhere.
+        record["tflops_per_s"] = record.pop("flops") / elapsed / self.world_size / 1e12  # per device
+        if self.peak_tflops:
+            record["mfu"] = record["tflops_per_s"] / self.peak_tflops
+            if self.dense_flops_per_token:
+                dense = record["tokens_per_s"] * self.dense_flops_per_token / self.world_size
+                record["mfu_dense_equivalent"] = dense / (self.peak_tflops * 1e12)
         if self.enabled:
             self.jsonl.write(json.dumps(record) + "\n")
             self.jsonl.flush()

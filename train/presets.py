@@ -1,7 +1,8 @@
 """Pretraining recipes from the LinkBERT paper (and PubMedBERT's for the biomedical models).
 
 A preset fixes the architecture (or that it continues from a BERT checkpoint) and the schedule:
-peak learning rate, steps, warm-up, global batch and sequence length. ``resolve`` applies the
+peak learning rate, steps, warm-up, global batch, sequence length and masking (whole-word for the
+biomedical models, as PubMedBERT trained them). ``resolve`` applies the
 command-line overrides: a shorter ``--max-steps`` keeps the warm-up *fraction* (the schedule's
 shape), and ``--global-batch-size`` / ``--micro-batch-size`` give a small-batch run of the recipe.
 """
@@ -33,7 +34,8 @@ class Preset:
     warmup_fraction: float
     global_batch_size: int
     micro_batch_size: int  # per device, the default on a GPU
-    max_seq_len: int = 512
+    max_seq_len: int = 512  # the default --max-seq-len (capped at the model's positions)
+    masking: str = "token"  # the default --masking
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.98)
     eps: float = 1e-6
@@ -52,11 +54,11 @@ PRESETS = {
                     global_batch_size=2048, micro_batch_size=16,
                     note="LinkBERT-large: continued from a BERT-large checkpoint (--init)"),
     "bio-base": Preset("bio-base", BERT_BASE, False, lr=6e-4, max_steps=62_500, warmup_fraction=0.1,
-                       global_batch_size=8192, micro_batch_size=32,
+                       global_batch_size=8192, micro_batch_size=32, masking="wwm",
                        note="BioLinkBERT-base: from scratch on PubMed with an in-domain vocabulary (PubMedBERT recipe)"),
     "bio-large": Preset("bio-large", BERT_LARGE, False, lr=4e-4, max_steps=62_500, warmup_fraction=0.2,
-                        global_batch_size=8192, micro_batch_size=16,
-                        note="BioLinkBERT-large: from scratch, 20% warm-up"),
+                        global_batch_size=8192, micro_batch_size=16, masking="wwm",
+                        note="BioLinkBERT-large: from scratch, 20% warm-up (PubMedBERT recipe)"),
 }
 
 
@@ -95,6 +97,11 @@ def resolve(
             f"global batch {global_batch} is not a multiple of micro-batch {micro} x {world_size} device(s)"
         )
     return Schedule(lr or preset.lr, steps, warmup, global_batch, micro, global_batch // (micro * world_size))
+
+
+def masking_and_length(preset: Preset, masking: str | None, max_seq_len: int | None, model_positions: int) -> tuple[str, int]:
+    """``--masking`` and ``--max-seq-len`` as given, else the preset's (the length capped at the model's positions)."""
+    return masking or preset.masking, max_seq_len or min(preset.max_seq_len, model_positions)
 
 
 def preset(name: str) -> Preset:
