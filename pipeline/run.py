@@ -187,6 +187,10 @@ def run(config: argparse.Namespace, beam_args: list[str] | None = None, source_f
     with FileSystems.open(manifest_path) as handle:
         manifest = json.loads(handle.read().decode("utf-8"))
     manifest["counters"] = dict(sorted(counters.items()))
+    if (config.links or sources.get(config.source).default_links) == "tfidf":
+        from linkbert.pipeline.edges.tfidf import vectorizer_kwargs
+
+        manifest["tfidf"] = {"vectorizer": vectorizer_kwargs()}  # TfidfVectorizer(**these) recomputes the reference
     manifest["source_reconciled"] = balanced
     manifest["wall_seconds"] = round(time.time() - started, 1)
     with FileSystems.create(manifest_path) as handle:
