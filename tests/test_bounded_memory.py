@@ -61,3 +61,37 @@ def test_instance_stats_summed_over_row_groups(tmp_path):
     writer.setup()
     [stats] = writer.process((0, rows), 1)
     assert stats["relations"] == {"0": 9, "1": 8, "2": 8} and stats["link_types"] == {"tfidf": 8} and stats["tokens"] == 75
+
+
+def _largest_calls(num_docs: int, **options) -> dict[str, int]:
+    import apache_beam as beam
+    from apache_beam.metrics.metric import MetricsFilter
+    sys.path.insert(0, str(REPO / "bench"))
+    from tfidf import topic_corpus  # topics and vocabulary grow with the corpus, as in real collections
+
+    from linkbert.pipeline.edges.tfidf import TfidfEdges
+
+    pipeline = beam.Pipeline()
+    _ = pipeline | beam.Create(topic_corpus(num_docs, seed=7)) | TfidfEdges(k=3, docs_per_shard=100, **options)
+    result = pipeline.run()
+    result.wait_until_finish()
+    largest = {}
+    for metric in result.metrics().query(MetricsFilter().with_namespace("linkbert"))["distributions"]:
+        name = metric.key.metric.name
+        if name.startswith("tfidf.call_records."):
+            value = metric.committed or metric.attempted
+            largest[name.rsplit(".", 1)[1]] = max(largest.get(name.rsplit(".", 1)[1], 0), value.max)
+    return largest
+
+
+def test_tfidf_calls_do_not_grow_with_the_corpus():
+    # 4x the documents: with the shard count uncapped the largest call of each weighing stage holds
+    # about as many records as before; capped (as max_shards=1000 is past 500k documents) it grows ~4x.
+    small, large = _largest_calls(300), _largest_calls(1200)
+    capped_small, capped_large = _largest_calls(300, max_shards=1), _largest_calls(1200, max_shards=1)
+    print("largest call, records:", {"uncapped": (small, large), "capped": (capped_small, capped_large)})
+    # (SelectCandidates grows with the posting lists until they reach max_postings, its bound.)
+    for stage in ("answer_frequencies", "build_vectors", "score_posting_lists"):
+        assert large[stage] < 1.6 * small[stage], (stage, small, large)
+    assert capped_large["build_vectors"] > 3 * capped_small["build_vectors"]
+    assert capped_large["build_vectors"] > 2.5 * large["build_vectors"]

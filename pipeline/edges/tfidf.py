@@ -47,6 +47,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from linkbert.pipeline.edges.tfidf_arrays import (
     ShardBuffer,
     Vectors,
+    call_records,
     merged,
     pack,
     run_starts,
@@ -169,10 +170,12 @@ class _ScorePostingLists(beam.DoFn):
 
     def setup(self):
         self._partial_scores = counter("tfidf.partial_scores")
+        self._call = call_records("score_posting_lists")
 
     def process(self, element, shards):
         _, batches = element
         entries = merged(batches)
+        self._call.update(len(entries["term"]))
         order = np.lexsort((entries["doc"], entries["term"]))
         terms, docs = entries["term"][order], entries["doc"][order]
         weights, top = entries["weight"][order], entries["top"][order]
@@ -213,10 +216,12 @@ class _SelectCandidates(beam.DoFn):
 
     def setup(self):
         self._selected = counter("tfidf.candidates")
+        self._call = call_records("select_candidates")
 
     def process(self, element, shards):
         _, batches = element
         partials = merged(batches)
+        self._call.update(len(partials["doc"]))
         docs, others, totals = sum_by_pair(partials["doc"], partials["other"], partials["score"])
         best = top_per_group(docs, others, totals, self._candidates)
         self._selected.inc(len(best))

@@ -20,6 +20,7 @@ import numpy as np
 from linkbert.pipeline.edges.tfidf_arrays import (
     ShardBuffer,
     Vectors,
+    call_records,
     merged,
     rechunked,
     run_starts,
@@ -106,10 +107,12 @@ class AnswerFrequencies(beam.DoFn):
         self._terms = counter("tfidf.terms")
         self._pruned_df = counter("tfidf.terms_pruned_min_max_df")
         self._pruned_frequent = counter("tfidf.terms_pruned_frequent")
+        self._call = call_records("answer_frequencies")
 
     def process(self, element, num_docs):
         _, batches = element
         requests = merged(batches)
+        self._call.update(len(requests["term"]))
         order = np.lexsort((requests["shard"], requests["term"]))
         terms, counts, shard = requests["term"][order], requests["count"][order], requests["shard"][order]
         starts = run_starts(terms)
@@ -151,6 +154,7 @@ class BuildShardVectors(beam.DoFn):
         self._fewer = counter("tfidf.documents_fewer_than_k")
         self._index_entries = counter("tfidf.index_entries")
         self._query_entries = counter("tfidf.query_entries")
+        self._call = call_records("build_vectors")
 
     def _names_by_key(self, batches) -> dict[int, str]:
         """doc key -> doc_id; a key named by several documents is reported and left out."""
@@ -183,7 +187,9 @@ class BuildShardVectors(beam.DoFn):
             parts.append((batch["doc"][keep], batch["term"][keep], tf_weight * idf[rows], indexable[rows]))
         if not parts:
             return None
-        return tuple(np.concatenate(column) for column in zip(*parts))
+        columns = tuple(np.concatenate(column) for column in zip(*parts))
+        self._call.update(len(columns[0]))
+        return columns
 
     def process(self, element, shards):
         doc_shard, grouped = element
