@@ -155,3 +155,15 @@ def test_a_runner_without_metrics_is_not_a_lost_run(tmp_path, monkeypatch, capsy
     assert status == 0
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["source_reconciled"] is None
     assert "counters not available on this runner (DirectRunner)" in capsys.readouterr().out
+
+
+def test_multistream_dump_without_index_warns_with_the_remedy(tmp_path, caplog):
+    from linkbert.pipeline.sources.multistream import plan_units
+
+    dump = tmp_path / "enwiki-20260101-pages-articles-multistream.xml.bz2"
+    dump.write_bytes(b"")
+    with caplog.at_level("WARNING"):
+        units = plan_units(str(dump), None)
+    assert len(units) == 1
+    assert f"{tmp_path}/enwiki-20260101-pages-articles-multistream-index.txt.bz2" in caplog.text
+    assert "ONE work unit" in caplog.text
