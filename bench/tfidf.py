@@ -1,28 +1,28 @@
 """TF-IDF top-k edges (``pipeline.edges.tfidf.TfidfEdges``, defaults) against exact brute force.
 
-Exact baseline: ``TfidfVectorizer()`` on the same document strings (``pipeline.edges.tfidf.document_text``)
+Exact baseline: ``TfidfVectorizer(**vectorizer_kwargs())`` (the defaults TfidfEdges uses and
+manifest.json records under ``tfidf.vectorizer``; printed first) on the same document strings (``pipeline.edges.tfidf.document_text``)
 and ``NearestNeighbors(metric="cosine", algorithm="brute")``. recall@5 counts an edge a -> b as a
 hit when b's exact cosine to a is at least a's 5th-best exact cosine (ties at the 5th place are
 all hits), over min(5, documents with a positive cosine) relevant neighbours per document.
 
 Corpora:
-* the shared enwiki fragment, read by ``pipeline.sources.wikipedia.ReadWikipedia``;
+* the shared enwiki fragment, read by ``pipeline.sources.wikipedia.ReadWikipedia`` (98 long articles);
+* a short-article wiki (--short-docs): a ``pipeline.synth.wiki`` corpus of another seed cut to each
+  article's lead paragraph (one to three sentences, like a stub wiki);
 * a synthetic topic-mixture corpus (``topic_corpus``): each document mixes a Zipf background
   vocabulary (the "function words") with 1-3 topics, each a Zipf law over its own 300 words. Topics
   (num_docs / 25) and vocabulary (30,000 + 3 num_docs words) grow with the corpus, as subjects and
   words do in real collections; N and 4N documents are generated separately.
-* for information, a ``pipeline.synth.wiki`` corpus (--synthwiki-docs): its template prose gives a
-  flat default TF-IDF landscape (median cosine of a document's nearest neighbour 0.08, of its
-  500th 0.03; most of a near pair's cosine comes from the few hundred most frequent template
-  words), where a pruned inverted index finds about a third of the exact neighbours. See the
-  report line it prints.
+* the project's synthetic corpus, a ``pipeline.synth.wiki`` dump (--synthwiki-docs): template
+  prose, where a near pair's cosine is spread over many moderately frequent words.
 
 Scale: wall and CPU time of the DirectRunner pipeline read JSONL -> TfidfEdges -> write edges on
 N and 4N synthetic documents, runs interleaved, medians of --runs; the peer is the exact brute
 force on the same documents, timed the same way. Last line:
-``tfidf: recall5=<lowest recall of enwiki and 4N synthetic> scale4x=<median time(4N) / median time(N)>``.
+``tfidf: recall5=<lowest recall of enwiki, short wiki, synth wiki and 4N topics> scale4x=<median time(4N) / median time(N)>``.
 
-    .venv/bin/python bench/tfidf.py [--docs 5000] [--runs 3] [--synthwiki-docs 5000|0]
+    .venv/bin/python bench/tfidf.py [--docs 5000] [--runs 3] [--short-docs 3000] [--synthwiki-docs 3000]
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ import apache_beam as beam  # noqa: E402
 from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 from sklearn.neighbors import NearestNeighbors  # noqa: E402
 
-from linkbert.pipeline.edges.tfidf import TfidfEdges, document_text  # noqa: E402
+from linkbert.pipeline.edges.tfidf import TfidfEdges, document_text, vectorizer_kwargs  # noqa: E402
 
 ENWIKI = REPO.parent / "shared" / "data" / "wikipedia" / "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 K = 5
@@ -134,7 +134,7 @@ def tfidf_edges(jsonl: str, out_dir: str) -> tuple[list[dict], float, float]:
 def brute_force(documents: list[dict]):
     """Exact top-(K + 1) by cosine -> (tf-idf matrix, neighbour indices, similarities, wall, CPU)."""
     wall, cpu = time.perf_counter(), time.process_time()
-    matrix = TfidfVectorizer().fit_transform([document_text(d) for d in documents])
+    matrix = TfidfVectorizer(**vectorizer_kwargs()).fit_transform([document_text(d) for d in documents])
     search = NearestNeighbors(n_neighbors=min(K + 1, len(documents)), metric="cosine", algorithm="brute").fit(matrix)
     distances, indices = search.kneighbors(matrix)
     return matrix, indices, 1.0 - distances, time.perf_counter() - wall, time.process_time() - cpu
@@ -175,8 +175,8 @@ def main(argv=None) -> int:
     parser.add_argument("--docs", type=int, default=5000, help="N: documents of the smaller synthetic corpus (default 5000)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per size (default 3)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--synthwiki-docs", type=int, default=5000,
-                        help="documents of the informational pipeline.synth wiki corpus (0 skips it)")
+    parser.add_argument("--synthwiki-docs", type=int, default=3000, help="documents of the pipeline.synth wiki corpus")
+    parser.add_argument("--short-docs", type=int, default=3000, help="documents of the short-article wiki")
     args = parser.parse_args(argv)
     if not ENWIKI.exists():
         parser.error(f"missing shared data file {ENWIKI}")
@@ -188,14 +188,19 @@ def main(argv=None) -> int:
         small = write_jsonl(topic_corpus(args.docs, args.seed), os.path.join(tmp, "topics-n.jsonl"))
         large = write_jsonl(topic_corpus(4 * args.docs, args.seed), os.path.join(tmp, "topics-4n.jsonl"))
 
-        recalls = [measure_recall("enwiki fragment", enwiki, out_dir),
-                   measure_recall(f"topic corpus {4 * args.docs}", large, out_dir)]
-        if args.synthwiki_docs:
-            from linkbert.pipeline.synth.wiki import write_wiki_dump
+        from linkbert.pipeline.synth.wiki import write_wiki_dump
 
-            dump = write_wiki_dump(os.path.join(tmp, "synthwiki"), args.synthwiki_docs, args.seed)["dump"]
-            measure_recall(f"synth wiki {args.synthwiki_docs} (information only)",
-                           wikipedia_jsonl(dump, os.path.join(tmp, "synthwiki.jsonl")), out_dir)
+        print(f"vectorizer: TfidfVectorizer(**{json.dumps(vectorizer_kwargs(), sort_keys=True)})")
+        short_dump = write_wiki_dump(os.path.join(tmp, "shortwiki"), args.short_docs, args.seed + 1)["dump"]
+        short = os.path.join(tmp, "shortwiki.jsonl")
+        write_jsonl([dict(d, text=d["text"].split("\n\n")[0]) for d in
+                     read_jsonl(wikipedia_jsonl(short_dump, os.path.join(tmp, "shortwiki-full.jsonl")))], short)
+        dump = write_wiki_dump(os.path.join(tmp, "synthwiki"), args.synthwiki_docs, args.seed)["dump"]
+        recalls = [measure_recall("enwiki fragment", enwiki, out_dir),
+                   measure_recall(f"short-article wiki {args.short_docs}", short, out_dir),
+                   measure_recall(f"synth wiki {args.synthwiki_docs}",
+                                  wikipedia_jsonl(dump, os.path.join(tmp, "synthwiki.jsonl")), out_dir),
+                   measure_recall(f"topic corpus {4 * args.docs}", large, out_dir)]
 
         times = {size: {"wall": [], "cpu": [], "brute_wall": [], "brute_cpu": []} for size in ("n", "4n")}
         corpora = {"n": (small, read_jsonl(small)), "4n": (large, read_jsonl(large))}

@@ -180,8 +180,14 @@ def run(config: argparse.Namespace, beam_args: list[str] | None = None, source_f
     build_pipeline(pipeline, config, source_fn(pipeline) if source_fn else None)
     result = pipeline.run()
     result.wait_until_finish()
-    counters = collect_counters(result)
-    if source_fn is None:
+    try:
+        counters = collect_counters(result)
+    except (NotImplementedError, AttributeError):  # a runner without a metrics API
+        counters = {}
+    if not counters:  # reported late or never (some portable runners): not a lost run
+        balanced, summary = None, [f"source reconciliation: counters not available on this runner "
+                                   f"({options.get_all_options().get('runner') or 'DirectRunner'})"]
+    elif source_fn is None:
         balanced, summary = sources.get(config.source).reconcile(counters)
     else:  # documents built in memory: no source stage whose counters could reconcile
         balanced, summary = True, ["documents given in memory: no source counters to reconcile"]
@@ -189,6 +195,10 @@ def run(config: argparse.Namespace, beam_args: list[str] | None = None, source_f
     with FileSystems.open(manifest_path) as handle:
         manifest = json.loads(handle.read().decode("utf-8"))
     manifest["counters"] = dict(sorted(counters.items()))
+    if (config.links or sources.get(config.source).default_links) == "tfidf":
+        from linkbert.pipeline.edges.tfidf import vectorizer_kwargs
+
+        manifest["tfidf"] = {"vectorizer": vectorizer_kwargs()}  # TfidfVectorizer(**these) recomputes the reference
     manifest["source_reconciled"] = balanced
     manifest["wall_seconds"] = round(time.time() - started, 1)
     with FileSystems.create(manifest_path) as handle:
@@ -208,7 +218,7 @@ def print_summary(config, manifest: dict, source_lines: list[str]) -> None:
     for split, info in sorted(manifest["splits"].items()):
         mix = " ".join(f"{name}={share:.3f}" for name, share in sorted(info["relation_mix"].items()))
         print(f"  instances[{split}]: {info['rows']} rows, {info['tokens']} tokens, {mix}")
-    if not manifest["source_reconciled"]:
+    if manifest["source_reconciled"] is False:
         print("  WARNING: source counters do not reconcile (see above)", file=sys.stderr)
     print(f"  manifest: {FileSystems.join(config.output, 'manifest.json')}")
     failed = sum(value for name, value in manifest["counters"].items() if name.endswith(("failed", "files_failed")))
@@ -220,7 +230,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     """Exit 1 when input was lost (failed files or records that do not reconcile); everything that
     could be processed has been written, and DIR/errors/ names what failed."""
     manifest = run(args, getattr(args, "beam_args", []))
-    if not manifest["source_reconciled"]:
+    if manifest["source_reconciled"] is False:  # None: this runner reports no counters
         print(f"linkbert pipeline: some input could not be read; see {FileSystems.join(args.output, 'errors')}",
               file=sys.stderr)
         return 1

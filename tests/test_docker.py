@@ -40,3 +40,43 @@ def test_beam_worker_matches_the_installed_beam():
 
     base = _instructions(REPO / "docker" / "Dockerfile.beam-worker")[0].split()[1]
     assert base.endswith(":" + apache_beam.__version__), "worker image and launcher must run the same Beam version"
+
+
+def _pins(dockerfile) -> dict[str, str]:
+    runs = " ".join(line for line in _instructions(dockerfile) if line.startswith("RUN "))
+    return {name.lower(): version for name, version in re.findall(r'"([A-Za-z0-9_.-]+)==([^"]+)"', runs)}
+
+
+def _project_requirements() -> dict:
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return {Requirement(line).name.lower(): Requirement(line) for line in project["dependencies"]}
+
+
+def test_trainer_image_pins_fit_pyproject_and_the_tested_versions():
+    import importlib.metadata
+
+    from packaging.version import Version
+
+    dockerfile = REPO / "docker" / "Dockerfile.trainer"
+    pins = _pins(dockerfile)
+    assert {"deepspeed", "transformers", "tokenizers"} <= set(pins), "pin DeepSpeed, transformers and tokenizers exactly"
+    requirements = _project_requirements()
+    for name, version in pins.items():
+        assert requirements[name].specifier.contains(version, prereleases=True), f"{name}=={version} outside pyproject's {requirements[name]}"
+    for name in ("deepspeed", "transformers", "tokenizers"):  # the combination this suite runs with
+        assert pins[name] == importlib.metadata.version(name), f"image pins {name}=={pins[name]}, tests run {importlib.metadata.version(name)}"
+
+    instructions = _instructions(dockerfile)
+    base = instructions[0].split()[1]
+    assert re.fullmatch(r"nvcr\.io/nvidia/pytorch:\d\d\.\d\d-py3", base), base
+    [base_torch] = [line.split("=", 1)[1] for line in instructions if line.startswith("ARG BASE_TORCH=")]
+    assert requirements["torch"].specifier.contains(base_torch, prereleases=True), base_torch
+    # transformers turns torch off below its minimum, comparing versions as packaging does: a
+    # pre-release of the minimum (2.6.0a0) is below it.
+    minimum = [r for r in importlib.metadata.requires("transformers") if r.startswith("torch>=")][0]
+    minimum = Version(re.match(r"torch>=([\d.]+)", minimum).group(1))
+    assert Version(base_torch) >= minimum, f"the base image's torch {base_torch} is below transformers' minimum {minimum}"

@@ -135,3 +135,40 @@ def test_pubmed_and_pmc_merge_into_one_document_per_article(real_data, tmp_path)
     assert merged["source"] == "pmc" and merged["mesh_terms"]  # MeSH filled in from the MEDLINE record
     assert counters["documents.merged"] == 1
     assert reconcile(counters)[0]
+
+
+def test_pmc_bulk_packages_are_read_as_a_stream_one_article_an_element(real_data, tmp_path):
+    import io
+    import tarfile
+
+    names = sorted(SHARED_ARTICLES)
+    package = tmp_path / "oa_comm_xml.PMC000xxxxxx.baseline.2026-01-01.tar.gz"
+    with tarfile.open(package, "w:gz") as tar:
+        for name in names[:6]:
+            tar.add(real_data(PMC + name), arcname=f"PMC/{name}")
+        readme = b"not an article"
+        info = tarfile.TarInfo("PMC/README.txt")
+        info.size = len(readme)
+        tar.addfile(info, io.BytesIO(readme))
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    for name in names[6:]:
+        (loose / name).write_bytes(real_data(PMC + name).read_bytes())
+    whole = package.read_bytes()
+    broken = tmp_path / "broken.tar.gz"
+    broken.write_bytes(whole[: len(whole) * 2 // 3])  # truncated mid-stream: the members before are kept
+
+    pattern = f"{package},{loose}/*.nxml,{tmp_path}/*.tar.gz"  # the package matched twice: read once
+    documents, errors, counters = run_source(ReadPmc(pattern), tmp_path / "out")
+    assert set(documents) == {SHARED_ARTICLES[name][0] for name in names}
+    assert documents["21810267"]["source_file"] == f"{package}/PMC/1471-2180-11-174.nxml"
+    assert [(e["stage"], e["reason"], e["source_file"]) for e in errors] == [("pmc.package", "io_error", str(broken))]
+    assert counters["pmc.files_read"] == 4 and counters["pmc.packages_read"] == 2 and counters["pmc.files_failed"] == 1
+    assert counters["pmc.superseded"] == counters["pmc.records_read"] - 8  # the broken package's copies lose to the whole one
+    ok, lines = reconcile(counters)
+    assert not ok and "1 input file(s) failed as a whole" in lines[-1]
+
+
+def test_pmc_pattern_matching_nothing_is_an_error_naming_it(tmp_path):
+    with pytest.raises(Exception, match="nothing-here"):
+        run_source(ReadPmc(str(tmp_path / "nothing-here*.nxml")), tmp_path / "out")

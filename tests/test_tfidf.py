@@ -14,13 +14,15 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.neighbors import NearestNeighbors
 
 from linkbert import schemas
-from linkbert.pipeline.edges.tfidf import TfidfEdges, document_text
+from linkbert.pipeline.edges.tfidf import DEFAULT_VECTORIZER, TfidfEdges, document_text, num_shards, vectorizer_kwargs
 from linkbert.pipeline.records import collect_counters
 
 ENWIKI = "wikipedia/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 # Every document indexes all its terms, nothing is pruned and every pair sharing a term is rescored:
 # the candidate stage then misses nothing, so the result must be the exact top k.
 EXHAUSTIVE = {"index_terms": 4096, "max_postings": 1_000_000, "candidates": 1_000_000}
+# scikit-learn's own defaults, where a test is about the index rather than the vectorizer.
+SKLEARN = {"stop_words": None, "max_df": 1.0, "min_df": 1, "sublinear_tf": False}
 
 
 def topic_documents(num_docs: int, seed: int) -> list[dict]:
@@ -50,7 +52,8 @@ def run_edges(documents: list, tmp_path, source=None, **options) -> tuple[list[d
 
 
 def exact_similarities(documents: list[dict], **vectorizer_options) -> tuple[dict[str, int], np.ndarray]:
-    matrix = TfidfVectorizer(**vectorizer_options).fit_transform([document_text(d) for d in documents])
+    matrix = TfidfVectorizer(**{**DEFAULT_VECTORIZER, **vectorizer_options}).fit_transform(
+        [document_text(d) for d in documents])
     similarities = (matrix @ matrix.T).toarray()
     np.fill_diagonal(similarities, -1.0)
     return {d["doc_id"]: i for i, d in enumerate(documents)}, similarities
@@ -99,25 +102,25 @@ def test_vectorizer_options_are_honoured(tmp_path, options):
 
 def test_pruned_index_keeps_recall_and_counts_its_work(tmp_path):
     documents = topic_documents(300, seed=3)
-    edges, counters = run_edges(documents, tmp_path, k=5, max_postings=60)
+    edges, counters = run_edges(documents, tmp_path, k=5, max_postings=60, index_terms=20, candidates=10, **SKLEARN)
     present = CountVectorizer().fit_transform([document_text(d) for d in documents]) > 0
     doc_freq = np.asarray(present.sum(axis=0)).ravel()
     indexable_per_doc = np.asarray(present[:, doc_freq <= 60].sum(axis=1)).ravel()
-    row, similarities = exact_similarities(documents)
+    row, similarities = exact_similarities(documents, **SKLEARN)
     kth = np.sort(similarities, axis=1)[:, -5]
     hits = sum(similarities[row[e["src"]], row[e["dst"]]] >= kth[row[e["src"]]] - 1e-12 for e in edges)
     assert hits / (5 * len(documents)) >= 0.9
     assert counters["tfidf.terms_pruned_frequent"] == int((doc_freq > 60).sum()) > 0
     assert counters["tfidf.index_entries"] == np.minimum(indexable_per_doc, 20).sum()
     assert 0 < counters["tfidf.candidates"] <= 10 * len(documents)  # the default candidates
-    assert counters["tfidf.partial_scores"] <= counters["tfidf.index_entries"] * (60 - 1) // 2  # posting lists <= 60
+    assert counters["tfidf.partial_scores"] <= counters["tfidf.index_entries"] * (60 - 1)  # posting lists <= 60
     assert counters["tfidf.pairs_rescored"] < len(documents) * (len(documents) - 1) // 4
 
 
 def test_ties_are_broken_by_the_smaller_doc_id(tmp_path):
     documents = [{"doc_id": doc_id, "title": "river", "text": "stone bridge over the river"} for doc_id in ("d", "b", "c", "a")]
     documents.append({"doc_id": "e", "title": "river", "text": "a river and a mill"})
-    edges, _ = run_edges(documents, tmp_path, k=2)
+    edges, _ = run_edges(documents, tmp_path, k=2, **SKLEARN)
     assert sorted((e["src"], e["dst"]) for e in edges if e["src"] in "ae") == [("a", "b"), ("a", "c"), ("e", "a"), ("e", "b")]
 
 
@@ -140,7 +143,7 @@ def test_bad_and_degenerate_documents_are_counted_not_fatal(tmp_path):
         {"doc_id": "twice", "title": "Twice", "text": documents[0]["text"], "source_file": "memory"},
         {"doc_id": "twice", "title": "Twice again", "text": documents[1]["text"], "source_file": "memory"},
     ]
-    edges, counters = run_edges(documents, tmp_path, k=5, **EXHAUSTIVE)
+    edges, counters = run_edges(documents, tmp_path, k=5, **EXHAUSTIVE, **SKLEARN)
     assert counters["tfidf.documents_invalid"] == 2
     assert counters["tfidf.documents"] == 34
     assert counters["tfidf.documents_without_terms"] == 1
@@ -148,7 +151,7 @@ def test_bad_and_degenerate_documents_are_counted_not_fatal(tmp_path):
     assert counters["tfidf.documents_fewer_than_k"] == 3  # empty, loner, twice
     valid = [d for d in documents if d["doc_id"] and d["text"] is not None]
     # The idf counts both "twice" documents (they are documents, only their key is ambiguous).
-    assert_exact_top_k(edges, valid, 5, excluded=("twice",))
+    assert_exact_top_k(edges, valid, 5, excluded=("twice",), **SKLEARN)
 
 
 @pytest.mark.parametrize("options, error", [
@@ -179,7 +182,7 @@ def test_enwiki_fragment_recall_against_brute_force(tmp_path, real_data):
         )
     documents = [json.loads(line) for line in (tmp_path / "documents").open()]
     edges, counters = run_edges(documents, tmp_path, k=5)
-    matrix = TfidfVectorizer().fit_transform([document_text(d) for d in documents])
+    matrix = TfidfVectorizer(**DEFAULT_VECTORIZER).fit_transform([document_text(d) for d in documents])
     distances, indices = NearestNeighbors(n_neighbors=6, metric="cosine", algorithm="brute").fit(matrix).kneighbors(matrix)
     row = {d["doc_id"]: i for i, d in enumerate(documents)}
     kth = {documents[i]["doc_id"]: 1.0 - max([d for j, d in zip(indices[i], distances[i]) if j != i][:5])
@@ -187,3 +190,28 @@ def test_enwiki_fragment_recall_against_brute_force(tmp_path, real_data):
     hits = sum(float(matrix[row[e["src"]]].multiply(matrix[row[e["dst"]]]).sum()) >= kth[e["src"]] - 1e-9 for e in edges)
     assert len(documents) > 90 and counters["tfidf.documents"] == len(documents)
     assert hits / (5 * len(documents)) >= 0.95
+
+
+def test_shard_count_grows_with_the_corpus_so_calls_stay_bounded():
+    # Capped at 1,000 shards, a call past 500k documents grew with n; uncapped it holds ~500 documents.
+    assert num_shards(37_000_000, 500) == 74_000
+    assert num_shards(1, 500) == 1 and num_shards(37_000_000, 500, max_shards=1000) == 1000
+
+
+def test_default_vectorizer_is_recorded_as_keyword_arguments_that_reproduce_it():
+    kwargs = vectorizer_kwargs()
+    assert kwargs == {"max_df": 0.5, "min_df": 2, "stop_words": "english", "sublinear_tf": True}
+    assert TfidfVectorizer(**kwargs).get_params() == TfidfEdges()._params
+    assert vectorizer_kwargs({"max_df": 0.9})["max_df"] == 0.9
+
+
+def test_a_term_in_every_document_is_weighed_without_its_postings_in_one_call(tmp_path):
+    # "shared" is in all 60 documents: its document frequency is summed from one request per
+    # document shard (12 here), and the edges match the exact top k all the same.
+    documents = topic_documents(60, seed=6)
+    for document in documents:
+        document["text"] += " shared"
+    options = {**SKLEARN, "max_df": 1.0}
+    edges, counters = run_edges(documents, tmp_path, k=4, docs_per_shard=5, **EXHAUSTIVE, **options)
+    assert_exact_top_k(edges, documents, 4, **options)
+    assert counters["tfidf.vectors"] == 60

@@ -1,34 +1,33 @@
 """TF-IDF top-k document edges (``--links tfidf``) without an all-pairs product over the corpus.
 
 1. Analyze: scikit-learn's analyzer (``TfidfVectorizer(**options).build_analyzer()``) turns each
-   document's title and text into term counts.
-2. Weigh: postings go to their term's shard, where document frequencies are counted and each
-   posting is weighed with TfidfVectorizer's formulas (tf raw, binary or 1 + ln tf; idf
-   ln((1 + n) / (1 + df)) + 1 when smooth, else ln(n / df) + 1; ``min_df``/``max_df``). The
-   weighted postings go back to their document's shard, where rows are l2-normalised. The
+   document's title and text into term counts. The options default to ``DEFAULT_VECTORIZER``.
+2. Weigh (``tfidf_weights``): postings go to their document's shard; each document shard asks the
+   term shards for the document frequencies of its distinct terms, and weighs its postings with
+   TfidfVectorizer's formulas (tf raw, binary or 1 + ln tf; idf ln((1 + n) / (1 + df)) + 1 when
+   smooth, else ln(n / df) + 1; ``min_df``/``max_df``), then l2-normalises its rows. The
    vocabulary is unbounded, so it is joined by term, never broadcast as a side input.
-3. Candidates: each document puts its ``index_terms`` highest-weighted terms into an inverted
-   index; terms in more than ``max_postings`` documents (the most frequent ones) are left out, so a
-   posting list holds at most ``max_postings`` documents and the work is at most
-   n * index_terms * max_postings partial scores, linear in n. Partial scores are summed per pair
-   and each document keeps its ``candidates`` best partners (ties broken by key, see below).
+3. Candidates: every document sends its ``query_terms`` heaviest terms in at most ``max_postings``
+   documents to an inverted index, its ``index_terms`` heaviest marked. Each pair of documents in a
+   posting list of which at least one marked the term gets the product of the two weights, so a
+   term heavy in only one of the two documents still counts; a posting list holds at most
+   ``max_postings`` documents and the work is at most n * index_terms * max_postings partial
+   scores, linear in n. Partial scores are summed per pair and each document keeps its
+   ``candidates`` best partners (ties broken by key, see below).
 4. Rescore: each unordered candidate pair gets its exact cosine from the two full vectors, once;
    each document keeps its k nearest, ties broken by doc_id.
 
-Recall needs documents whose own terms say what they are about. Where the most frequent words carry
-most of the cosine (template prose, or short documents under the default, stop-word-keeping
-analyzer), the exact neighbours are mostly decided by pruned terms and the index finds few of them;
-``bench/tfidf.py`` measures both kinds of corpus.
+Every call is bounded independently of n: the shard count is n / docs_per_shard (no cap), a
+document shard holds ``docs_per_shard`` documents' postings (and, rescoring, up to ``candidates``
+partner vectors a document), a term shard its terms' index entries (at most ``max_postings`` a
+term) and one document-frequency request per document shard for each term (see
+``tfidf_weights``). ``bench/tfidf.py`` measures recall on long, short and template-prose corpora.
 
 Records travel between stages as column batches keyed by a shard instead of one element per
 posting or pair: a grouping costs the Python SDK about the same per element whatever its size, and
 there are hundreds of postings per document. Terms and documents are known by 63 bits of a stable
 hash of their text (``linkbert.pipeline.stablehash``), so a batch is a few numpy buffers that Beam's coder
-copies whole and the stages work on arrays; doc_id strings travel only where edges are made. A
-shard holds about ``docs_per_shard`` documents' worth of records (the shard count is
-n / docs_per_shard, at most ``max_shards``; rescoring also holds up to ``candidates`` partner vectors
-per document), except that a term shard counts document frequencies over the 8-byte term keys of
-all its postings, however frequent its terms.
+copies whole and the stages work on arrays; doc_id strings travel only where edges are made.
 
 Hashes could collide: two doc_ids sharing a hash are reported like a duplicated doc_id (no edges
 for either); two terms sharing one would be counted as one term. Over a vocabulary of 10 million
@@ -38,7 +37,7 @@ terms the chance that any two collide is about 5e-6.
 from __future__ import annotations
 
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from numbers import Integral
 
 import apache_beam as beam
@@ -48,9 +47,9 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from linkbert.pipeline.edges.tfidf_arrays import (
     ShardBuffer,
     Vectors,
+    call_records,
     merged,
     pack,
-    rechunked,
     run_starts,
     shard_of,
     sorted_distinct,
@@ -60,16 +59,27 @@ from linkbert.pipeline.edges.tfidf_arrays import (
     top_per_group,
     unpack,
 )
+from linkbert.pipeline.edges.tfidf_weights import (
+    AnswerFrequencies,
+    BuildShardVectors,
+    RequestFrequencies,
+    RoutePostings,
+    doc_count_bounds,  # noqa: F401  (re-exported)
+)
 from linkbert.pipeline.records import counter
-from linkbert.pipeline.stablehash import stable_hash
 
 LINK_TYPE = "tfidf"
-VECTORS_PER_BATCH = 500
 MAX_INDEX_TERMS = 4096
-# Partial scores are rounded to multiples of 2**-40: a pair sums at most MAX_INDEX_TERMS of them,
-# each at most 1, so every sum is exact in float64 and no runner's order of addition can change it.
+# Partial scores are rounded to multiples of 2**-40: they are non-negative and a pair's sum is at
+# most its cosine (<= 1), so every sum is exact in float64 and no runner's order of addition can change it.
 _SCORE_GRID = float(1 << 40)
-_TERM_CACHE_SIZE = 1 << 21
+_PAIRS_PER_CHUNK = 2_000_000
+
+# The vectorizer a TF-IDF edge is computed with unless the caller says otherwise (and the one the
+# manifest records): English stop words and terms in more than half of the documents carry no topic
+# and would make every pair look alike; a term in one document links nothing (min_df=2); sublinear
+# tf (1 + ln tf) keeps a word repeated 50 times in a long article from outweighing all its others.
+DEFAULT_VECTORIZER = {"stop_words": "english", "max_df": 0.5, "min_df": 2, "sublinear_tf": True}
 
 # TfidfVectorizer parameters this transform cannot reproduce; everything else is honoured.
 _UNSUPPORTED = {
@@ -106,29 +116,15 @@ def validate_vectorizer_options(options: dict) -> dict:
     return params
 
 
-def doc_count_bounds(params: dict, num_docs: int) -> tuple[float, float]:
-    """(min, max) document frequency a term may have, as TfidfVectorizer computes them."""
-    def bound(value):
-        return value if isinstance(value, Integral) else value * num_docs
-
-    return bound(params["min_df"]), bound(params["max_df"])
+def num_shards(num_docs: int, docs_per_shard: int, max_shards: int | None = None) -> int:
+    shards = max(1, -(-num_docs // docs_per_shard))
+    return min(max_shards, shards) if max_shards else shards
 
 
-def _key(text: str) -> int:
-    """A term's or doc_id's key: 63 bits of its stable hash (a non-negative int64, which numpy sorts fastest)."""
-    return stable_hash(text) >> 1
-
-
-def num_shards(num_docs: int, docs_per_shard: int, max_shards: int) -> int:
-    return max(1, min(max_shards, -(-num_docs // docs_per_shard)))
-
-
-# --- column batches ---------------------------------------------------------------------------
-# A batch is a dict of columns: numpy arrays, packed as (dtype, bytes) so that Beam's coder copies
-# one buffer instead of encoding every number, or lists of doc_id strings.
-
-
-# --- array helpers ------------------------------------------------------------------------------
+def vectorizer_kwargs(options: dict | None = None) -> dict:
+    """The TfidfVectorizer keyword arguments TfidfEdges uses for ``options``, as JSON (manifest.json)."""
+    merged_options = {**DEFAULT_VECTORIZER, **(options or {})}
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in sorted(merged_options.items())}
 
 
 # --- stages -------------------------------------------------------------------------------------
@@ -166,174 +162,48 @@ class _AnalyzeDocument(beam.DoFn):
         yield doc_id, (dict.fromkeys(counts, 1) if self._binary else counts)
 
 
-class _RoutePostings(beam.DoFn):
-    """A batch of (doc_id, counts) -> (term shard, {term, doc, tf}) postings, and
-    (doc shard, {doc, name}) on "names"; terms and documents as hashes."""
-
-    def setup(self):
-        self._term_hashes: dict[str, int] = {}  # a cache: hashing is most of this stage's work
-
-    def process(self, documents, shards):
-        names = [doc_id for doc_id, _ in documents]
-        doc_hashes = np.array([_key(doc_id) for doc_id in names], dtype=np.int64)
-        terms = [term for _, counts in documents for term in counts]
-        tfs = [tf for _, counts in documents for tf in counts.values()]
-        missing = set(terms).difference(self._term_hashes)
-        if len(self._term_hashes) + len(missing) > _TERM_CACHE_SIZE:
-            self._term_hashes.clear()
-            missing = set(terms)
-        self._term_hashes.update((term, _key(term)) for term in missing)
-        terms = np.fromiter(map(self._term_hashes.__getitem__, terms), dtype=np.int64, count=len(terms))
-        docs = np.repeat(doc_hashes, [len(counts) for _, counts in documents])
-        postings = ShardBuffer()
-        yield from postings.add(shard_of(terms, shards), {"term": terms, "doc": docs, "tf": np.array(tfs, dtype=np.float64)})
-        yield from postings.flush()
-        doc_names = ShardBuffer()
-        for batch in [*doc_names.add(shard_of(doc_hashes, shards), {"doc": doc_hashes, "name": names}), *doc_names.flush()]:
-            yield beam.pvalue.TaggedOutput("names", batch)
-
-
-class _WeighTermShard(beam.DoFn):
-    """(term shard, posting batches) -> (doc shard, {doc, term, weight, indexable}).
-
-    Two passes over the postings: document frequencies from the term hashes alone (8 bytes a
-    posting), then the weights, batch by batch.
-    """
-
-    def __init__(self, params: dict, max_postings: int):
-        self._params = params
-        self._max_postings = max_postings
-
-    def setup(self):
-        self._terms = counter("tfidf.terms")
-        self._pruned_df = counter("tfidf.terms_pruned_min_max_df")
-        self._pruned_frequent = counter("tfidf.terms_pruned_frequent")
-
-    def process(self, element, num_docs, shards):
-        _, batches = element
-        all_terms = np.sort(np.concatenate([unpack(batch["term"]) for batch in batches]))
-        starts = run_starts(all_terms)
-        vocabulary, df = all_terms[starts], np.diff(np.r_[starts, len(all_terms)]).astype(np.float64)
-        del all_terms
-        min_count, max_count = doc_count_bounds(self._params, num_docs)
-        kept = (df >= min_count) & (df <= max_count)
-        indexable = kept & (df <= self._max_postings)
-        self._terms.inc(int(kept.sum()))
-        self._pruned_df.inc(int(len(df) - kept.sum()))
-        self._pruned_frequent.inc(int(kept.sum() - indexable.sum()))
-        if self._params["use_idf"]:
-            smoothing = float(self._params["smooth_idf"])
-            idf = np.log((num_docs + smoothing) / (df + smoothing)) + 1.0
-        else:
-            idf = np.ones(len(df))
-
-        weighted = ShardBuffer()
-        for batch in rechunked(batches):
-            rows = np.searchsorted(vocabulary, batch["term"])
-            keep = kept[rows]
-            rows, tf = rows[keep], batch["tf"][keep]
-            docs = batch["doc"][keep]
-            tf_weight = (1.0 + np.log(tf)) if self._params["sublinear_tf"] else tf
-            yield from weighted.add(shard_of(docs, shards), {
-                "doc": docs, "term": vocabulary[rows], "weight": tf_weight * idf[rows], "indexable": indexable[rows],
-            })
-        yield from weighted.flush()
-
-
-class _BuildShardVectors(beam.DoFn):
-    """(doc shard, {postings, names}) -> (doc shard, vector batch) of l2-normalised vectors; each
-    document's top indexable terms go to their term shard as (term shard, {term, doc, weight}) on
-    "index", and its doc_id to (doc shard, {name}) on "documents"."""
-
-    def __init__(self, index_terms: int):
-        self._index_terms = index_terms
-
-    def setup(self):
-        self._vectors = counter("tfidf.vectors")
-        self._without_terms = counter("tfidf.documents_without_terms")
-        self._shared = counter("tfidf.duplicate_doc_ids")
-        self._fewer = counter("tfidf.documents_fewer_than_k")
-        self._index_entries = counter("tfidf.index_entries")
-
-    def _names_by_key(self, batches) -> dict[int, str]:
-        """doc key -> doc_id; a key named by several documents is reported and left out."""
-        names_of = defaultdict(list)
-        for batch in batches:
-            for doc, name in zip(unpack(batch["doc"]).tolist(), batch["name"]):
-                names_of[doc].append(name)
-        for names in names_of.values():
-            if len(names) > 1:
-                self._shared.inc()
-                self._fewer.inc()
-                logging.warning("tfidf: no edges for doc_id(s) %s: they share one key (a duplicated doc_id or a hash "
-                                "collision)", sorted(names))
-        return {doc: names[0] for doc, names in names_of.items() if len(names) == 1}
-
-    def process(self, element, shards):
-        doc_shard, grouped = element
-        name_of = self._names_by_key(grouped["names"])
-        postings = merged(grouped["postings"])
-        if postings is not None:
-            keep = np.isin(postings["doc"], np.fromiter(name_of, dtype=np.int64, count=len(name_of)))
-            postings = {name: column[keep] for name, column in postings.items()}
-        if postings is None or len(postings["doc"]) == 0:
-            self._without_terms.inc(len(name_of))
-            self._fewer.inc(len(name_of))
-            return
-        order = np.lexsort((postings["term"], postings["doc"]))
-        docs, terms = postings["doc"][order], postings["term"][order]
-        weights, indexable = postings["weight"][order], postings["indexable"][order]
-        starts = run_starts(docs)
-        norms = np.sqrt(np.add.reduceat(weights * weights, starts))
-        weights = weights / np.repeat(norms, np.diff(np.r_[starts, len(docs)]))
-        vectors = Vectors(docs[starts], [name_of[doc] for doc in docs[starts].tolist()], np.r_[starts, len(docs)],
-                           terms, weights)
-        self._vectors.inc(len(starts))
-        self._without_terms.inc(len(name_of) - len(starts))
-        self._fewer.inc(len(name_of) - len(starts))
-        for first in range(0, len(starts), VECTORS_PER_BATCH):
-            yield doc_shard, vectors.rows(np.arange(first, min(len(starts), first + VECTORS_PER_BATCH))).batch()
-        yield beam.pvalue.TaggedOutput("documents", (doc_shard, {"name": list(vectors.names)}))
-
-        candidates = np.flatnonzero(indexable)
-        chosen = candidates[top_per_group(docs[candidates], terms[candidates], weights[candidates], self._index_terms)]
-        self._index_entries.inc(len(chosen))
-        index = ShardBuffer()
-        entries = {"term": terms[chosen], "doc": docs[chosen], "weight": weights[chosen]}
-        for batch in [*index.add(shard_of(entries["term"], shards), entries), *index.flush()]:
-            yield beam.pvalue.TaggedOutput("index", batch)
-
-
 class _ScorePostingLists(beam.DoFn):
     """(term shard, index entries) -> (doc shard, {doc, other, score}): for every pair of documents
-    in a posting list (at most ``max_postings`` long) the product of their weights, summed over the
-    shard's terms, once per direction."""
+    in a posting list (at most ``max_postings`` long) of which at least one holds the term among its
+    ``index_terms`` heaviest, the product of their weights, summed over the shard's terms, once per
+    direction. Pairs are made ``_PAIRS_PER_CHUNK`` at a time."""
 
     def setup(self):
         self._partial_scores = counter("tfidf.partial_scores")
+        self._call = call_records("score_posting_lists")
 
     def process(self, element, shards):
         _, batches = element
         entries = merged(batches)
+        self._call.update(len(entries["term"]))
         order = np.lexsort((entries["doc"], entries["term"]))
-        terms, docs, weights = entries["term"][order], entries["doc"][order], entries["weight"][order]
+        terms, docs = entries["term"][order], entries["doc"][order]
+        weights, top = entries["weight"][order], entries["top"][order]
         starts = run_starts(terms)
         lengths = np.diff(np.r_[starts, len(terms)])
-        firsts, seconds = [], []
-        for length in np.unique(lengths[lengths > 1]).tolist():
-            first, second = np.triu_indices(length, 1)
-            group_starts = starts[lengths == length]
-            firsts.append((group_starts[:, None] + first).ravel())
-            seconds.append((group_starts[:, None] + second).ravel())
-        if not firsts:
-            return
-        first, second = np.concatenate(firsts), np.concatenate(seconds)
-        self._partial_scores.inc(len(first))
-        partial = np.round(weights[first] * weights[second] * _SCORE_GRID) / _SCORE_GRID
-        low, high, totals = sum_by_pair(docs[first], docs[second], partial)  # docs sorted within a term: low < high
-        doc, other = np.r_[low, high], np.r_[high, low]
+        group_start = np.repeat(starts, lengths)
+        group_length = np.repeat(lengths, lengths)
+        rows = np.flatnonzero(top & (group_length > 1))
         partials = ShardBuffer()
-        yield from partials.add(shard_of(doc, shards), {"doc": doc, "other": other, "score": np.r_[totals, totals]})
+        first_row = 0
+        cumulative = np.cumsum(group_length[rows])
+        while first_row < len(rows):
+            base = cumulative[first_row - 1] if first_row else 0
+            last_row = max(first_row + 1, int(np.searchsorted(cumulative, base + _PAIRS_PER_CHUNK, side="right")))
+            chunk = rows[first_row:last_row]
+            first_row = last_row
+            counts = group_length[chunk]
+            first = np.repeat(chunk, counts)
+            offsets = np.arange(len(first)) - np.repeat(np.cumsum(counts) - counts, counts)
+            second = np.repeat(group_start[chunk], counts) + offsets
+            keep = (second != first) & (~top[second] | (docs[first] < docs[second]))
+            first, second = first[keep], second[keep]
+            self._partial_scores.inc(len(first))
+            partial = np.round(weights[first] * weights[second] * _SCORE_GRID) / _SCORE_GRID
+            low, high = np.minimum(docs[first], docs[second]), np.maximum(docs[first], docs[second])
+            low, high, totals = sum_by_pair(low, high, partial)
+            doc, other = np.r_[low, high], np.r_[high, low]
+            yield from partials.add(shard_of(doc, shards), {"doc": doc, "other": other, "score": np.r_[totals, totals]})
         yield from partials.flush()
 
 
@@ -346,10 +216,12 @@ class _SelectCandidates(beam.DoFn):
 
     def setup(self):
         self._selected = counter("tfidf.candidates")
+        self._call = call_records("select_candidates")
 
     def process(self, element, shards):
         _, batches = element
         partials = merged(batches)
+        self._call.update(len(partials["doc"]))
         docs, others, totals = sum_by_pair(partials["doc"], partials["other"], partials["score"])
         best = top_per_group(docs, others, totals, self._candidates)
         self._selected.inc(len(best))
@@ -447,24 +319,28 @@ class _EmitEdges(beam.DoFn):
 class TfidfEdges(beam.PTransform):
     """documents -> edge rows ``{"src", "dst", "link_type": "tfidf", "score": cosine}``, k per document.
 
-    ``vectorizer_options`` are TfidfVectorizer keyword arguments (its defaults otherwise): the
-    analyzer options (lowercase, token_pattern, stop_words, ngram_range, ...), ``min_df``,
-    ``max_df``, ``binary``, ``use_idf``, ``smooth_idf`` and ``sublinear_tf`` are honoured;
-    ``max_features``, ``vocabulary`` and norms other than l2 are refused.
+    ``vectorizer_options`` are TfidfVectorizer keyword arguments over ``DEFAULT_VECTORIZER``
+    (``vectorizer_kwargs`` gives the result): the analyzer options (lowercase, token_pattern,
+    stop_words, ngram_range, ...), ``min_df``, ``max_df``, ``binary``, ``use_idf``, ``smooth_idf``
+    and ``sublinear_tf`` are honoured; ``max_features``, ``vocabulary`` and norms other than l2 are
+    refused.
 
-    ``index_terms``, ``max_postings`` and ``candidates`` trade recall against work (``candidates=10``,
-    twice k: recall@5 0.967 on the enwiki fragment and 0.990 on 20k topic documents in ``bench/tfidf.py``,
-    against 0.990 / 0.999 with 20, for 1.5x less time and fewer vector copies to rescore);
-    ``docs_per_shard`` and ``max_shards`` size the batches (see the module docstring). ``seed`` is
+    ``index_terms``, ``query_terms``, ``max_postings`` and ``candidates`` trade recall against work
+    (``bench/tfidf.py`` measures recall@5 on the enwiki fragment, a short-article wiki and the
+    project's synthetic wiki); ``docs_per_shard`` sizes the calls (see the module docstring);
+    ``max_shards`` caps the shard count (None: no cap, which keeps every call bounded). ``seed`` is
     accepted so that every edge source takes the same arguments: TF-IDF edges are a pure function
     of the documents and involve no random choice.
     """
 
-    def __init__(self, k: int = 5, seed: int = 0, *, index_terms: int = 20, max_postings: int = 1000,
-                 candidates: int = 10, docs_per_shard: int = 500, max_shards: int = 1000, **vectorizer_options):
+    def __init__(self, k: int = 5, seed: int = 0, *, index_terms: int = 100, query_terms: int = 1000,
+                 max_postings: int = 1000, candidates: int = 30, docs_per_shard: int = 500,
+                 max_shards: int | None = None, **vectorizer_options):
         super().__init__()
-        sizes = {"k": k, "index_terms": index_terms, "max_postings": max_postings, "candidates": candidates,
-                 "docs_per_shard": docs_per_shard, "max_shards": max_shards}
+        sizes = {"k": k, "index_terms": index_terms, "query_terms": query_terms, "max_postings": max_postings,
+                 "candidates": candidates, "docs_per_shard": docs_per_shard}
+        if max_shards is not None:
+            sizes["max_shards"] = max_shards
         for name, value in sizes.items():
             if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"TfidfEdges: {name} must be a positive int, got {value!r}")
@@ -475,11 +351,12 @@ class TfidfEdges(beam.PTransform):
         self._k = k
         self._seed = seed
         self._index_terms = index_terms
+        self._query_terms = query_terms
         self._max_postings = max_postings
         self._candidates = candidates
         self._docs_per_shard = docs_per_shard
         self._max_shards = max_shards
-        self._vectorizer_options = dict(vectorizer_options)
+        self._vectorizer_options = {**DEFAULT_VECTORIZER, **vectorizer_options}
         self._params = validate_vectorizer_options(self._vectorizer_options)
 
     def expand(self, documents):
@@ -492,19 +369,22 @@ class TfidfEdges(beam.PTransform):
             analyzed
             | "BatchDocuments" >> beam.BatchElements(min_batch_size=self._docs_per_shard,
                                                      max_batch_size=self._docs_per_shard)
-            | "RoutePostings" >> beam.ParDo(_RoutePostings(), shards).with_outputs("names", main="postings")
+            | "RoutePostings" >> beam.ParDo(RoutePostings(), shards).with_outputs("terms", "names", main="postings")
         )
-        weighted = (
-            routed.postings
-            | "GroupByTerm" >> beam.GroupByKey()
-            | "Weigh" >> beam.ParDo(_WeighTermShard(self._params, self._max_postings),
-                                    beam.pvalue.AsSingleton(num_docs), shards)
+        frequencies = (
+            routed.terms
+            | "GroupTermsByDocument" >> beam.GroupByKey()
+            | "RequestFrequencies" >> beam.ParDo(RequestFrequencies(), shards)
+            | "GroupRequestsByTerm" >> beam.GroupByKey()
+            | "AnswerFrequencies" >> beam.ParDo(AnswerFrequencies(self._params, self._max_postings),
+                                                beam.pvalue.AsSingleton(num_docs))
         )
         built = (
-            {"postings": weighted, "names": routed.names}
+            {"postings": routed.postings, "names": routed.names, "idf": frequencies}
             | "GroupByDocument" >> beam.CoGroupByKey()
-            | "BuildVectors" >> beam.ParDo(_BuildShardVectors(self._index_terms), shards).with_outputs(
-                "index", "documents", main="vectors")
+            | "BuildVectors" >> beam.ParDo(
+                BuildShardVectors(self._params, self._index_terms, self._query_terms), shards
+            ).with_outputs("index", "documents", main="vectors")
         )
         candidate_pairs = (
             built.index

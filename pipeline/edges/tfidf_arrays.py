@@ -11,6 +11,15 @@ import scipy.sparse as sparse
 RECORDS_PER_BATCH = 100_000
 
 
+def call_records(stage: str):
+    """A distribution of the records one call of ``stage`` holds (its max is the per-call bound to watch)."""
+    from apache_beam.metrics import Metrics
+
+    from linkbert.pipeline.records import METRICS_NAMESPACE
+
+    return Metrics.distribution(METRICS_NAMESPACE, f"tfidf.call_records.{stage}")
+
+
 def pack(array: np.ndarray) -> tuple[str, bytes]:
     return array.dtype.str, array.tobytes()
 

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from linkbert import schemas
@@ -89,17 +90,25 @@ def train_wordpiece(texts: list[str], vocab_size: int, lowercase: bool, alphabet
 
 
 def read_local_tokenizer(path: str, lowercase: bool) -> str:
-    """The JSON of a local tokenizer: a directory with tokenizer.json or vocab.txt, or a vocab.txt file."""
+    """The JSON of a tokenizer at ``path`` (any FileSystems path, ``gs://`` too): a directory with
+    tokenizer.json or vocab.txt, a tokenizer.json, or a vocab.txt file."""
     from tokenizers import BertWordPieceTokenizer
 
-    candidate = Path(path)
-    if candidate.is_dir():
-        if (candidate / "tokenizer.json").exists():
-            return (candidate / "tokenizer.json").read_text(encoding="utf-8")
-        candidate = candidate / "vocab.txt"
-    if not candidate.exists():
+    def read(name: str) -> bytes:
+        with FileSystems.open(name, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            return handle.read()
+
+    directory_json, directory_vocab = FileSystems.join(path, "tokenizer.json"), FileSystems.join(path, "vocab.txt")
+    if path.endswith(".json") or FileSystems.exists(directory_json):
+        return read(path if path.endswith(".json") else directory_json).decode("utf-8")
+    vocab = directory_vocab if FileSystems.exists(directory_vocab) else path
+    if not FileSystems.exists(vocab) or vocab == path.rstrip("/") and Path(path).is_dir():
         raise FileNotFoundError(f"--tokenizer {path}: no tokenizer.json or vocab.txt found")
-    return BertWordPieceTokenizer(str(candidate), lowercase=lowercase, strip_accents=lowercase)._tokenizer.to_str()
+    with tempfile.TemporaryDirectory() as local:
+        local_vocab = os.path.join(local, "vocab.txt")
+        with open(local_vocab, "wb") as handle:
+            handle.write(read(vocab))
+        return BertWordPieceTokenizer(local_vocab, lowercase=lowercase, strip_accents=lowercase)._tokenizer.to_str()
 
 
 def save_tokenizer(info: dict, output_dir: str) -> list[str]:

@@ -5,6 +5,7 @@ so that a corrupt or truncated stream costs only its own pages."""
 from __future__ import annotations
 
 import bz2
+import logging
 import re
 from collections.abc import Iterator
 
@@ -118,6 +119,12 @@ def plan_units(
 ) -> list[WorkUnit]:
     """Work units of one dump: ranges of whole bz2 streams when an index is given, else the file."""
     if index_path is None:
+        directory, name = FileSystems.split(path)
+        if index_name_for(name) is not None:
+            logging.warning(
+                "MULTISTREAM DUMP WITHOUT ITS INDEX: %s becomes ONE work unit, parsed by one worker from start to "
+                "end. Put %s (the same dump date, from https://dumps.wikimedia.org/) beside it to split it into "
+                "ranges of bz2 streams read in parallel.", path, FileSystems.join(directory, index_name_for(name)))
         return [WorkUnit(path)]
     offsets = read_stream_offsets(index_path)
     if not offsets:

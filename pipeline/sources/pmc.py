@@ -1,6 +1,11 @@
 """``--source pmc``: PMC Open Access articles (JATS ``.nxml``, optionally compressed) -> documents.
 
-One file is one article and one record. ``doc_id`` is the PMID when the article has one, else the
+The input is ``.nxml`` files (one article each, optionally compressed) and PMC's bulk packages
+(``.tar.gz``/``.tgz``/``.tar``, the form of the OA bulk download), in any mix. File patterns are
+matched on the workers (``fileio.MatchAll``), never listed on the driver into the job graph; a
+package is read as a stream, one member at a time, and each article becomes one element (its
+``source_file`` is ``<package>/<member>``), reshuffled so that one package's articles are parsed
+across workers. One article is one record. ``doc_id`` is the PMID when the article has one, else the
 PMC id (``PMC123``); text is the title and abstract, plus the body's paragraphs with
 ``include_body=True``; outlinks are the cited PMIDs. The same ``doc_id`` in several files (an
 article re-issued in a later package) keeps the file that sorts last (``versions.file_version_key``)
@@ -9,7 +14,12 @@ and counts the others as ``pmc.superseded``.
 
 from __future__ import annotations
 
+import tarfile
+
 import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 from lxml import etree
 
 from linkbert.pipeline.records import error_record
@@ -17,7 +27,6 @@ from linkbert.pipeline.sources import Source, register
 from linkbert.pipeline.sources.files import (
     ERRORS,
     SourceCounters,
-    match_input_files,
     open_decompressed,
 )
 from linkbert.pipeline.sources.pmc_jats import (
@@ -51,8 +60,49 @@ def pmc_document(article: JatsArticle, source_file: str) -> dict:
     }
 
 
+PACKAGE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
+
+
+def is_package(path: str) -> bool:
+    return path.lower().endswith(PACKAGE_SUFFIXES)
+
+
+class ExpandPackages(beam.DoFn):
+    """A matched file -> ``(path, None)`` for an article file, or ``(package/member, bytes)`` for
+    each ``.nxml`` member of a package, read as a stream (one member held at a time). A package
+    that breaks part-way keeps the articles before the break and sends the package to ``errors``."""
+
+    STAGE = "pmc.package"
+
+    def setup(self):
+        self.counters = SourceCounters("pmc")
+
+    def process(self, path):
+        self.counters.inc("files_read")
+        if not is_package(path):
+            yield path, None
+            return
+        self.counters.inc("packages_read")
+        member = None
+        try:
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+                mode = "r|" if path.lower().endswith(".tar") else "r|gz"
+                with tarfile.open(fileobj=raw, mode=mode) as package:
+                    for member in package:
+                        if not (member.isfile() and member.name.lower().endswith(".nxml")):
+                            continue
+                        handle = package.extractfile(member)
+                        yield f"{path}/{member.name}", handle.read()
+        except Exception as exc:  # a truncated or corrupt package: what was read is kept
+            self.counters.inc("files_failed")
+            where = f" after member {member.name}" if member is not None else ""
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(
+                self.STAGE, path, None, "io_error", f"{path}: package unreadable{where}: {type(exc).__name__}: {exc}"))
+
+
 class ParsePmcFile(beam.DoFn):
-    """One ``.nxml`` file -> one keyed version (main output), or a dead-letter record (``errors``)."""
+    """One article (``(path, None)`` to read, or ``(path, bytes)``) -> one keyed version (main
+    output), or a dead-letter record (``errors``)."""
 
     STAGE = "pmc.read"
 
@@ -62,13 +112,13 @@ class ParsePmcFile(beam.DoFn):
     def setup(self):
         self.counters = SourceCounters("pmc")
 
-    def process(self, file):
-        path, _size = file
-        self.counters.inc("files_read")
+    def process(self, article_file):
+        path, data = article_file
         self.counters.inc("records_read")
         try:
-            with open_decompressed(path) as stream:
-                data = stream.read()
+            if data is None:
+                with open_decompressed(path) as stream:
+                    data = stream.read()
             if not data.strip():
                 raise NotJatsError(f"{path}: empty file")
             article = read_jats_article(parse_bytes_safe(data, path), path, self.include_body)
@@ -111,15 +161,25 @@ class ReadPmc(beam.PTransform):
         self.include_body = include_body
 
     def expand(self, pbegin):
-        files = match_input_files(self.file_pattern)
-        parsed = (
+        patterns = [pattern.strip() for pattern in self.file_pattern.split(",") if pattern.strip()]
+        if not patterns:
+            raise ValueError(f"no input file pattern given: {self.file_pattern!r}")
+        expanded = (
             pbegin
-            | "ListFiles" >> beam.Create(files)
-            | "ReshuffleFiles" >> beam.Reshuffle()
+            | "Patterns" >> beam.Create(patterns)
+            | "MatchFiles" >> fileio.MatchAll(fileio.EmptyMatchTreatment.DISALLOW)
+            | "Paths" >> beam.Map(lambda metadata: metadata.path)
+            | "EachFileOnce" >> beam.Distinct()
+            | "ExpandPackages" >> beam.ParDo(ExpandPackages()).with_outputs(ERRORS, main="articles")
+        )
+        parsed = (
+            expanded.articles
+            | "ReshuffleArticles" >> beam.Reshuffle()
             | "ParseFiles" >> beam.ParDo(ParsePmcFile(self.include_body)).with_outputs(ERRORS, main="versions")
         )
         documents = parsed.versions | "ResolveVersions" >> ResolveVersions("pmc")
-        return {"documents": documents, "errors": parsed[ERRORS]}
+        errors = (expanded[ERRORS], parsed[ERRORS]) | "AllErrors" >> beam.Flatten()
+        return {"documents": documents, "errors": errors}
 
 
 def _read_from_options(pipeline, config) -> dict:
