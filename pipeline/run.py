@@ -27,6 +27,7 @@ from linkbert.pipeline.outcome import losses_exit_code
 from linkbert.pipeline.preflight import (UsageError, check_inputs, check_option_combinations, check_output, float_in,
                                          int_at_least, namespace_list)
 from linkbert.pipeline.records import collect_counters
+from linkbert.pipeline.shards.card import write_dataset_card
 from linkbert.pipeline.shards.manifest import write_manifest
 from linkbert.pipeline.shards.writer import WriteParquetShards, instance_stats
 
@@ -141,7 +142,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: 
             | f"Write{split.title()}" >> WriteParquetShards(
                 FileSystems.join(output, "instances"), "instances", split, instance_key, seed,
                 rows_per_shard=config.rows_per_shard, num_shards=config.num_shards if split == "train" else None,
-                tokenizer=tokenizer, stats_fn=instance_stats)
+                tokenizer=tokenizer, stats_fn=instance_stats, write_empty=split == "train")
         )
 
     errors = (source["errors"], segmented["errors"]) | "AllErrors" >> beam.Flatten()
@@ -199,6 +200,7 @@ def run(config: argparse.Namespace, beam_args: list[str] | None = None, source_f
     manifest["wall_seconds"] = round(time.time() - started, 1)
     with FileSystems.create(manifest_path) as handle:
         handle.write(json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
+    write_dataset_card(config.output, manifest)
     print_summary(config, manifest, summary)
     return manifest
 

@@ -8,6 +8,7 @@ model loads as ``AutoModel`` / ``AutoModelForMaskedLM``; the DRP head is ``cls.d
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -148,10 +149,12 @@ def from_checkpoint(path: str, vocab_size: int) -> LinkBertForPreTraining:
     """Continue from a local BERT checkpoint (``BertModel``, ``BertForPreTraining``, or a LinkBERT export)."""
     import transformers
 
+    if not os.path.isdir(path):
+        raise ValueError(f"--init {path}: no such directory (checkpoints are read from local paths only)")
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()  # the new heads' "newly initialized" notice is expected
     try:
-        model = LinkBertForPreTraining.from_pretrained(path, attn_implementation="sdpa")
+        model = LinkBertForPreTraining.from_pretrained(path, attn_implementation="sdpa", local_files_only=True)
     except OSError as exc:
         raise ValueError(f"--init {path}: not a loadable BERT checkpoint ({exc})") from exc
     finally:

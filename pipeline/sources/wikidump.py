@@ -377,43 +377,54 @@ class _WholeFileReader:
         if self.resync.starts and len(self.resync.pending) - self.resync.starts[0] > MAX_PAGE_BYTES:
             yield from self._fault("page_too_large", f"page larger than {MAX_PAGE_BYTES} bytes", where)
 
+    def _start(self, head: bytes) -> ReadFailure | None:
+        """The first bytes: refuse another format, else set up the parser for the encoding found."""
+        failure = wrong_format(self.path, head)
+        if failure is None:
+            self.encoding = detect_encoding(head[:256])
+            self.parser = StreamParser(self.path, SiteInfo())
+            self.resync = _Resync(self.encoding)
+        return failure
+
     def read(self) -> Iterator[RawPage | ReadFailure]:
         head = b""
-        for offset, item in prefetched(recovering_chunks(self.path)):
-            where = f"near compressed byte {offset}"
-            if isinstance(item, Gap):
-                if self.parser is not None:
-                    yield from self._fault(item.reason, "the page's bytes could not be decompressed", where)
-                yield ReadFailure(self.path, None, item.reason, item.detail)
-                self.skipping = True
-                continue
-            if self.resync is None:  # the first bytes: format and encoding
-                head += item
-                if len(head) < 4096 and item:
+        where = "at the start of the file"
+        try:
+            for offset, item in prefetched(recovering_chunks(self.path)):
+                where = f"near compressed byte {offset}"
+                if isinstance(item, Gap):
+                    if self.resync is None and head:  # what came before the gap
+                        if (failure := self._start(head)) is not None:
+                            yield failure
+                            return
+                        yield from self._feed(head, where)
+                        head = b""
+                    if self.parser is not None and not self.skipping:
+                        yield from self._fault(item.reason, "the page's bytes could not be decompressed", where)
+                    yield ReadFailure(self.path, None, item.reason, item.detail)
+                    self.skipping = True
                     continue
-                failure = wrong_format(self.path, head)
-                if failure is not None:
+                if self.resync is None:  # format and encoding from the first 4 KB
+                    head += item
+                    if len(head) < 4096:
+                        continue
+                    if (failure := self._start(head)) is not None:
+                        yield failure
+                        return
+                    item, head = head, b""
+                yield from self._feed(item, where)
+            if self.resync is None:
+                if (failure := self._start(head)) is not None:
                     yield failure
                     return
-                self.encoding = detect_encoding(head[:256])
-                self.parser = StreamParser(self.path, SiteInfo())
-                self.resync = _Resync(self.encoding)
-                item, head = head, b""
-            try:
-                yield from self._feed(item, where)
-            except UnsafeXmlError as exc:
-                yield ReadFailure(self.path, None, "unsafe_xml", str(exc))
-                return
-        if self.resync is None:
-            yield wrong_format(self.path, head) or ReadFailure(self.path, None, "empty_file", f"{self.path}: empty file")
-            return
-        if self.parser is not None and not self.skipping:
-            try:
-                yield from self._events(self.parser.close)
-            except etree.XMLSyntaxError as exc:
-                yield from self._fault("truncated", f"the XML ends early: {exc}", "at the end of the file")
-            except UnsafeXmlError as exc:
-                yield ReadFailure(self.path, None, "unsafe_xml", str(exc))
+                yield from self._feed(head, where)
+            if self.parser is not None and not self.skipping:
+                try:
+                    yield from self._events(self.parser.close)
+                except etree.XMLSyntaxError as exc:
+                    yield from self._fault("truncated", f"the XML ends early: {exc}", "at the end of the file")
+        except UnsafeXmlError as exc:
+            yield ReadFailure(self.path, None, "unsafe_xml", str(exc))
 
 
 def _read_whole_file(path: str) -> Iterator[RawPage | ReadFailure]:
