@@ -53,6 +53,9 @@ def evaluate(model_dir: str, data_dir: str, max_instances: int | None = None, ba
 
     if not os.path.isdir(model_dir):
         raise SystemExit(f"--model {model_dir}: no such directory (models are read from local paths only)")
+    if not any(os.path.isfile(os.path.join(model_dir, name)) for name in ("vocab.txt", "tokenizer.json")):
+        raise SystemExit(f"--model {model_dir}: cannot load its tokenizer (no vocab.txt or tokenizer.json there);"
+                         " give an exported LinkBERT/BERT model directory (RUNDIR/hf)")
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
     except Exception as exc:  # noqa: BLE001 - transformers raises OSError, ValueError, ImportError by tokenizer kind
