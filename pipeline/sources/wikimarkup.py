@@ -245,7 +245,8 @@ _LETTER = re.compile(r"[^\W\d_]")
 
 def _inline_template_text(name: str, body: str) -> str | None:
     """The text of an unknown template inside a sentence: its only argument, when that is short prose."""
-    if any(name == p or name.startswith((p + " ", p + "-")) for p in _NOT_PROSE_PREFIXES):
+    if name.endswith(("fn", "note", "notes")) or any(name == p or name.startswith((p + " ", p + "-"))
+                                                     for p in _NOT_PROSE_PREFIXES):
         return None
     params = _split_params(body)[1:]
     if len(params) != 1 or _NAMED_PARAM.match(params[0]):
