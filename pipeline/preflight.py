@@ -72,6 +72,9 @@ def check_inputs(config: argparse.Namespace) -> None:
                 raise UsageError(f"{option} {pattern!r}: cannot be listed: {exc}".splitlines()[0]) from None
             if not matched:
                 raise UsageError(f"{option} {pattern!r} matches no file")
+    tokenizer = getattr(config, "tokenizer", None)
+    if tokenizer and not FileSystems.exists(tokenizer):
+        raise UsageError(f"--tokenizer {tokenizer}: no such local directory or vocab.txt (nothing is downloaded)")
 
 
 def existing_files(output: str) -> list[str]:

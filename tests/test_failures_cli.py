@@ -179,3 +179,22 @@ def test_report_exits_1_on_a_failing_check(tmp_path, capsys):
     line = last_line(capsys.readouterr().err)
     assert "FAIL" in line and "manifest matches the files" in line and config.output in line
     shutil.rmtree(tmp_path / "report2")
+
+
+def test_a_wikipedia_file_given_to_pubmed_says_which_source_fits(tmp_path):
+    from linkbert.pipeline.sources.pubmed import ParseMedlineFile
+
+    path = tmp_path / "wiki.xml"
+    path.write_bytes(dump([page(1)]))
+    fn = ParseMedlineFile(min_abstract_words=0)
+    fn.setup()
+    out = list(fn.process((str(path), path.stat().st_size)))
+    assert len(out) == 1 and out[0].value["reason"] == "not_medline"
+    assert str(path) in out[0].value["detail"] and "use --source wikipedia" in out[0].value["detail"]
+
+
+def test_a_missing_tokenizer_path_is_one_line(tmp_path, capsys):
+    (tmp_path / "a.xml").write_bytes(dump([page(1)]))
+    code, err = pipeline(capsys, "--source", "wikipedia", "--input", str(tmp_path / "a.xml"),
+                         "--output", str(tmp_path / "out"), "--tokenizer", "bert-base-uncased")
+    assert code == 2 and "--tokenizer bert-base-uncased: no such local" in last_line(err)
