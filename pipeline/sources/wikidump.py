@@ -3,7 +3,12 @@
 A dump is read as one of two kinds of *work unit*:
 
 * a whole file (``.xml``, ``.xml.bz2``, ``.xml.gz``; compression found from the magic bytes), parsed
-  as one stream: the XML's own encoding (BOM or declaration) is honoured;
+  as one stream: the XML's own encoding (BOM or declaration) is honoured. A fault costs only the pages
+  it overlaps: bad XML (invalid UTF-8, a page over libxml2's 10 MB text limit) loses the page in
+  progress, whose id and title are named, and parsing resumes at the next ``<page>`` inside a
+  synthetic root; undecompressable bz2 bytes are skipped to the next intact block, found by its magic
+  as ``bzip2recover`` does (``compressed.recovering_chunks``); a DOCTYPE that declares entities is
+  refused, and a file whose root is not ``<mediawiki>`` is refused naming the ``--source`` that fits;
 * a byte range of a multistream ``.xml.bz2``: consecutive bz2 streams, each holding whole ``<page>``
   elements, located by the ``…-multistream-index.txt.bz2`` (lines ``offset:page_id:title``). The
   header stream before the first indexed offset gives the ``<siteinfo>`` and the encoding, once, at

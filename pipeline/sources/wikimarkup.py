@@ -1,7 +1,23 @@
 """The wikitext pre-pass: a linear scan of the raw page that removes what never becomes prose
 (comments, dropped extension tags, templates found by brace matching, wiki tables), keeping the text
 of the inline templates of ``KEPT_TEMPLATES`` and the link targets inside dropped markup (marked
-with ``LINKS_MARK`` at their place in the page)."""
+with ``LINKS_MARK`` at their place in the page).
+
+Rules for wikis whose local templates this module cannot know:
+
+* an unknown template *inside a sentence* (words before it on its line, no line break in it) with a
+  single short prose argument renders that argument ("Baraks Obama ({{Vol-en|Barack Obama}}; ...)" ->
+  "Baraks Obama (Barack Obama)"); footnote, citation, anchor and maintenance templates
+  (``_NOT_PROSE_PREFIXES``, names ending in ``fn``/``note``) never do;
+* what dropped templates leave is cleaned: "(; " -> "(", "( )" and "; )" go, ", ," -> ",", and empty
+  bold/italic quote runs go;
+* ``[[`` and ``]]`` that pair with nothing are dropped (markup debris, never prose);
+* ``{{PAGENAME}}`` and its kin become the page title (``expand_title_magic_words``);
+* disambiguation pages are recognised by ``__DISAMBIG__`` and by the templates the dump itself marks:
+  a Template-namespace page holding ``__DISAMBIG__`` (as the Disambiguator extension has each wiki's
+  disambiguation templates do) names a disambiguation template (``disambiguation_template_name``).
+"""
+
 
 from __future__ import annotations
 
