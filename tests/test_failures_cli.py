@@ -198,3 +198,29 @@ def test_a_missing_tokenizer_path_is_one_line(tmp_path, capsys):
     code, err = pipeline(capsys, "--source", "wikipedia", "--input", str(tmp_path / "a.xml"),
                          "--output", str(tmp_path / "out"), "--tokenizer", "bert-base-uncased")
     assert code == 2 and "--tokenizer bert-base-uncased: no such local" in last_line(err)
+
+
+def test_every_kind_of_damaged_dump_exits_1_and_keeps_the_good_pages(tmp_path, capsys):
+    import bz2
+
+    good = dump([page(i) for i in range(1, 21)])
+    files = {
+        "empty.xml": b"",
+        "bomb.xml": b'<!DOCTYPE mediawiki [<!ENTITY a "aaaa"><!ENTITY b "&a;&a;&a;&a;">]>\n' + dump([page(30, "&b;")]),
+        "oversized.xml": dump([page(40), page(41, "word " * (3 << 20)), page(42)]),
+        "truncated.xml.bz2": bz2.compress(dump([page(i) for i in range(50, 60)]))[:-40],
+        "good.xml": good,
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    out = tmp_path / "out"
+    code, err = pipeline(capsys, "--source", "wikipedia", "--input", str(tmp_path / "*.xml*"), "--output", str(out),
+                         "--vocab-size", "200", "--max-seq-len", "512")
+    line = last_line(err)
+    assert code == 1 and f"{out}/errors/" in line and "more file(s)" in line
+    errors = [json.loads(x) for p in (out / "errors").glob("errors*") for x in p.open()]
+    by_file = {Path(e["source_file"]).name: e["reason"] for e in errors}
+    assert by_file == {"empty.xml": "empty_file", "bomb.xml": "unsafe_xml", "oversized.xml": "page_too_large",
+                       "truncated.xml.bz2": "truncated"}
+    documents = set(map(int, ds.dataset(str(out / "documents"), format="parquet").to_table().column("doc_id").to_pylist()))
+    assert set(range(1, 21)) | {40, 42} <= documents and not {30, 41} & documents

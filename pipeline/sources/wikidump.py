@@ -393,6 +393,7 @@ class _WholeFileReader:
 
     def read(self) -> Iterator[RawPage | ReadFailure]:
         head = b""
+        gapped = False
         where = "at the start of the file"
         try:
             for offset, item in prefetched(recovering_chunks(self.path)):
@@ -407,7 +408,7 @@ class _WholeFileReader:
                     if self.parser is not None and not self.skipping:
                         yield from self._fault(item.reason, "the page's bytes could not be decompressed", where)
                     yield ReadFailure(self.path, None, item.reason, item.detail)
-                    self.skipping = True
+                    self.skipping = gapped = True
                     continue
                 if self.resync is None:  # format and encoding from the first 4 KB
                     head += item
@@ -419,6 +420,8 @@ class _WholeFileReader:
                     item, head = head, b""
                 yield from self._feed(item, where)
             if self.resync is None:
+                if gapped and not head:  # nothing readable at all: the gap is the one failure
+                    return
                 if (failure := self._start(head)) is not None:
                     yield failure
                     return
