@@ -281,8 +281,10 @@ def reconcile(counters: dict[str, int]) -> tuple[bool, list[str]]:
         + (": reconciled" if holds else f": MISMATCH, {read - accounted:+d} pages unaccounted for")
     ]
     unreadable = get("unreadable_streams")
-    if unreadable:
-        lines.append(f"wikipedia: {unreadable} unreadable dump part(s) (corrupt or truncated); see the errors output")
+    if unreadable:  # their pages were never read, so the sum above cannot hold them: a loss all the same
+        lines[0] = lines[0].replace(": reconciled", ": reconciled over the pages read")
+        lines.append(f"wikipedia: LOST {unreadable} unreadable file(s) or dump part(s) (empty, corrupt, truncated,"
+                     " refused); their pages are not in the sum; see the errors output")
     units = get("work_units")
     if units:
         lines.append(f"wikipedia: the dumps were read as {units} work unit(s)")
