@@ -7,6 +7,7 @@ the same data see exactly the same masked inputs.
 from __future__ import annotations
 
 import logging
+import os
 
 import torch
 import torch.nn.functional as F
@@ -32,9 +33,9 @@ def load_model(model_dir: str) -> tuple[LinkBertForPreTraining, bool]:
     transformers.logging.set_verbosity_error()
     try:
         model, info = LinkBertForPreTraining.from_pretrained(model_dir, output_loading_info=True,
-                                                             attn_implementation="sdpa")
-    except OSError as exc:
-        raise SystemExit(f"--model {model_dir}: not a loadable model directory ({exc})") from exc
+                                                             attn_implementation="sdpa", local_files_only=True)
+    except (OSError, ValueError, KeyError) as exc:
+        raise SystemExit(f"--model {model_dir}: not a loadable model directory ({str(exc).splitlines()[0]})") from exc
     finally:
         transformers.logging.set_verbosity(verbosity)
     has_drp = not any(name.startswith("cls.document_relation") for name in info["missing_keys"])
@@ -51,7 +52,17 @@ def evaluate(model_dir: str, data_dir: str, max_instances: int | None = None, ba
     model was trained at) are truncated as in training."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if not os.path.isdir(model_dir):
+        raise SystemExit(f"--model {model_dir}: no such directory (models are read from local paths only)")
+    if not any(os.path.isfile(os.path.join(model_dir, name)) for name in ("vocab.txt", "tokenizer.json")):
+        raise SystemExit(f"--model {model_dir}: cannot load its tokenizer (no vocab.txt or tokenizer.json there);"
+                         " give an exported LinkBERT/BERT model directory (RUNDIR/hf)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    except Exception as exc:  # noqa: BLE001 - transformers raises OSError, ValueError, ImportError by tokenizer kind
+        raise SystemExit(f"--model {model_dir}: cannot load its tokenizer ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}); a model directory needs vocab.txt or "
+                         "tokenizer.json beside config.json") from exc
     fingerprint = schemas.tokenizer_fingerprint(tokenizer.get_vocab())
     shards = open_shards(shard_paths(data_dir, split), fingerprint)
     model, has_drp = load_model(model_dir)

@@ -23,7 +23,11 @@ from linkbert.pipeline.edges.random import RandomEdges
 from linkbert.pipeline.instances.pairing import MakeInstances
 from linkbert.pipeline.instances.segment import Segment
 from linkbert.pipeline.instances.tokenizer import BuildTokenizer
+from linkbert.pipeline.outcome import losses_exit_code
+from linkbert.pipeline.preflight import (UsageError, check_inputs, check_option_combinations, check_output, float_in,
+                                         int_at_least, namespace_list)
 from linkbert.pipeline.records import collect_counters
+from linkbert.pipeline.shards.card import write_dataset_card
 from linkbert.pipeline.shards.manifest import write_manifest
 from linkbert.pipeline.shards.writer import WriteParquetShards, instance_stats
 
@@ -47,32 +51,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="output directory (gs:// works)")
     parser.add_argument("--links", choices=LINK_TYPES, help="edge source (default: hyperlink for wikipedia, citation for pubmed/pmc)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
-    parser.add_argument("--tfidf-k", type=int, default=5, help="TF-IDF neighbours per document with --links tfidf (default 5)")
-    parser.add_argument("--random-k", type=int, default=5, help="random edges per document with --links random (default 5)")
+    parser.add_argument("--overwrite", action="store_true", help="clear an --output that holds an earlier run (default: refuse)")
+    parser.add_argument("--tfidf-k", type=int_at_least(1), default=5, help="TF-IDF neighbours per document with --links tfidf (default 5)")
+    parser.add_argument("--random-k", type=int_at_least(1), default=5, help="random edges per document with --links random (default 5)")
     group = parser.add_argument_group("tokenizer")
     group.add_argument("--tokenizer", help="local tokenizer directory or vocab.txt; default: train WordPiece on the corpus")
-    group.add_argument("--vocab-size", type=int, default=30522, help="WordPiece vocabulary size when training (default 30522)")
+    group.add_argument("--vocab-size", type=int_at_least(16), default=30522, help="WordPiece vocabulary size when training (default 30522)")
     group.add_argument("--no-lowercase", dest="lowercase", action="store_false", help="keep case (default: lower-case)")
-    group.add_argument("--tokenizer-sample-docs", type=int, default=20000, help="documents sampled to train the tokenizer")
+    group.add_argument("--tokenizer-sample-docs", type=int_at_least(1), default=20000, help="documents sampled to train the tokenizer")
     group = parser.add_argument_group("instances")
-    group.add_argument("--segment-tokens", type=int, default=256, help="maximum tokens per segment (default 256)")
-    group.add_argument("--max-seq-len", type=int, default=512, help="maximum tokens per instance (default 512)")
-    group.add_argument("--dupe-factor", type=int, default=1, help="pairing rounds with different seeds (default 1)")
-    group.add_argument("--heldout-fraction", type=float, default=0.01, help="fraction of documents held out (default 0.01)")
+    group.add_argument("--segment-tokens", type=int_at_least(8), default=256, help="maximum tokens per segment (default 256)")
+    group.add_argument("--max-seq-len", type=int_at_least(16), default=512, help="maximum tokens per instance (default 512)")
+    group.add_argument("--dupe-factor", type=int_at_least(1), default=1, help="pairing rounds with different seeds (default 1)")
+    group.add_argument("--heldout-fraction", type=float_in(0.0, 1.0), default=0.01, help="fraction of documents held out (default 0.01)")
     group.add_argument("--no-diversity", dest="diversity", action="store_false",
                        help="draw linked targets uniformly instead of proportional to 1/in-degree")
-    group.add_argument("--max-redirect-hops", type=int, default=3, help="redirect chain length followed (default 3)")
+    group.add_argument("--max-redirect-hops", type=int_at_least(0), default=3, help="redirect chain length followed (default 3)")
     group = parser.add_argument_group("shards")
-    group.add_argument("--rows-per-shard", type=int, default=50000, help="instance rows per shard when --num-shards is not given")
-    group.add_argument("--num-shards", type=int, help="number of training shards (default: from --rows-per-shard)")
+    group.add_argument("--rows-per-shard", type=int_at_least(1), default=50000, help="instance rows per shard when --num-shards is not given")
+    group.add_argument("--num-shards", type=int_at_least(1), help="number of training shards (default: from --rows-per-shard)")
     group = parser.add_argument_group("wikipedia")
-    group.add_argument("--namespaces", default="0", help="comma-separated namespace ids kept (default 0)")
+    group.add_argument("--namespaces", type=namespace_list, default="0", help="comma-separated namespace ids kept (default 0)")
     group.add_argument("--keep-disambiguation", action="store_true", help="keep disambiguation pages (default: drop)")
     group.add_argument("--wiki-index", help="multistream index (default: the -multistream-index.txt.bz2 beside the dump)")
-    group.add_argument("--wiki-range-mb", type=float, default=64,
+    group.add_argument("--wiki-range-mb", type=float_in(0.0, float("inf"), low_open=True), default=64,
                        help="MB of whole bz2 streams per parallel work unit of a multistream dump (default 64)")
     group = parser.add_argument_group("pubmed / pmc")
-    group.add_argument("--min-abstract-words", type=int, default=128,
+    group.add_argument("--min-abstract-words", type=int_at_least(0), default=128,
                        help="drop PubMed abstracts shorter than this (PubMedBERT's 128; 0 keeps all)")
     group.add_argument("--pmc-body", action="store_true", help="include PMC body paragraphs, not only title and abstract")
 
@@ -139,7 +144,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: 
             | f"Write{split.title()}" >> WriteParquetShards(
                 FileSystems.join(output, "instances"), "instances", split, instance_key, seed,
                 rows_per_shard=config.rows_per_shard, num_shards=config.num_shards if split == "train" else None,
-                tokenizer=tokenizer, stats_fn=instance_stats)
+                tokenizer=tokenizer, stats_fn=instance_stats, write_empty=split == "train")
         )
 
     errors = (source["errors"], segmented["errors"]) | "AllErrors" >> beam.Flatten()
@@ -174,6 +179,10 @@ def run(config: argparse.Namespace, beam_args: list[str] | None = None, source_f
 
     ``source_fn(pipeline) -> dict`` replaces the source stage (tests build documents in memory).
     """
+    check_option_combinations(config)
+    if source_fn is None:
+        check_inputs(config)
+    check_output(config)
     options = PipelineOptions(beam_args or [])
     started = time.time()
     pipeline = beam.Pipeline(options=options)
@@ -203,6 +212,7 @@ def run(config: argparse.Namespace, beam_args: list[str] | None = None, source_f
     manifest["wall_seconds"] = round(time.time() - started, 1)
     with FileSystems.create(manifest_path) as handle:
         handle.write(json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
+    write_dataset_card(config.output, manifest)
     print_summary(config, manifest, summary)
     return manifest
 
@@ -229,9 +239,9 @@ def print_summary(config, manifest: dict, source_lines: list[str]) -> None:
 def run_from_args(args: argparse.Namespace) -> int:
     """Exit 1 when input was lost (failed files or records that do not reconcile); everything that
     could be processed has been written, and DIR/errors/ names what failed."""
-    manifest = run(args, getattr(args, "beam_args", []))
-    if manifest["source_reconciled"] is False:  # None: this runner reports no counters
-        print(f"linkbert pipeline: some input could not be read; see {FileSystems.join(args.output, 'errors')}",
-              file=sys.stderr)
-        return 1
-    return 0
+    try:
+        manifest = run(args, getattr(args, "beam_args", []))
+    except UsageError as exc:
+        print(f"linkbert pipeline: {exc}", file=sys.stderr)
+        return 2
+    return losses_exit_code(args, manifest)

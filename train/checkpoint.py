@@ -123,3 +123,56 @@ def module_state_dict(directory: str, tag: str) -> dict[str, torch.Tensor]:
         # The fp32 master weights of the trained parameters; frozen ones keep their module copy.
         state.update(get_fp32_state_dict_from_zero_checkpoint(directory, tag=tag))
     return {name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in state.items()}
+
+
+class RunDirError(ValueError):
+    """A run directory that a fresh run would clobber."""
+
+
+EARLIER_RUN_FILES = ("checkpoints", "metrics.jsonl", "tensorboard", "hf")
+
+
+def prepare_run_dir(run_dir: str, resume: bool, overwrite: bool) -> None:
+    """A fresh run (no ``--resume``) refuses a run directory holding checkpoints or metrics of an earlier
+    run unless ``overwrite``, which removes them; ``--resume`` and ``--overwrite`` together are refused."""
+    if resume and overwrite:
+        raise RunDirError("--resume and --overwrite contradict each other: give one")
+    if resume or not os.path.isdir(run_dir):
+        return
+    checkpoints = os.path.join(run_dir, "checkpoints")
+    earlier = sorted(glob.glob(os.path.join(checkpoints, TAG_PREFIX + "*")))
+    metrics = os.path.join(run_dir, "metrics.jsonl")
+    if not earlier and not os.path.isfile(metrics):
+        return
+    if not overwrite:
+        what = f"{len(earlier)} checkpoint(s) (latest {os.path.basename(earlier[-1])})" if earlier else "metrics.jsonl"
+        raise RunDirError(f"--output {run_dir} holds an earlier run: {what}; give --resume to continue it "
+                          "or --overwrite to start afresh")
+    for name in EARLIER_RUN_FILES:
+        path = os.path.join(run_dir, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+
+
+def trim_metrics(path: str, start_step: int) -> None:
+    """Drop the records of steps after ``start_step`` (logged after the checkpoint a resume starts from),
+    so that metrics.jsonl holds each step once; the file is replaced atomically."""
+    if not os.path.isfile(path):
+        return
+    import json
+
+    kept = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                step = json.loads(line).get("step")
+            except ValueError:
+                continue  # a line cut by a crash
+            if isinstance(step, int) and step <= start_step:
+                kept.append(line if line.endswith("\n") else line + "\n")
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.writelines(kept)
+    os.replace(temporary, path)

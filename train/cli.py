@@ -19,6 +19,20 @@ from linkbert.train.masking import STRATEGIES
 from linkbert.train.presets import PRESETS
 
 
+def _at_least(minimum: int):
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value!r}") from None
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}, got {value}")
+        return number
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="pipeline output directory (instances/, tokenizer/, manifest.json), or "
                         "DIR1[:WEIGHT],DIR2[:WEIGHT],... to mix several (default: in proportion to their rows)")
@@ -26,15 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     recipe = parser.add_argument_group("recipe (defaults from the preset)")
     recipe.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
     recipe.add_argument("--init", metavar="PATH", help="continue from this local BERT checkpoint directory")
-    recipe.add_argument("--max-steps", type=int, help="optimizer steps (the warm-up keeps the preset's fraction)")
+    recipe.add_argument("--max-steps", type=_at_least(1), help="optimizer steps (the warm-up keeps the preset's fraction)")
     recipe.add_argument("--lr", type=float, help="peak learning rate")
-    recipe.add_argument("--warmup-steps", type=int)
+    recipe.add_argument("--warmup-steps", type=_at_least(0))
     recipe.add_argument("--warmup-fraction", type=float)
-    recipe.add_argument("--global-batch-size", type=int, help="sequences per optimizer step over all devices")
-    recipe.add_argument("--micro-batch-size", type=int, help="sequences per device per forward pass")
-    recipe.add_argument("--max-seq-len", type=int,
-                        help="truncate longer instances to this many tokens (default: the preset's 512, at most the "
-                             "model's positions); BERT's first phase uses 128")
+    recipe.add_argument("--global-batch-size", type=_at_least(1), help="sequences per optimizer step over all devices")
+    recipe.add_argument("--micro-batch-size", type=_at_least(1), help="sequences per device per forward pass")
+    recipe.add_argument("--max-seq-len", type=_at_least(8),
+                        help="truncate longer instances to this many tokens (default: the preset's 512, at most the model's positions); "
+                             "BERT's first phase uses 128")
     recipe.add_argument("--hidden-dropout", type=float, help="hidden-state dropout (default: the model config's, 0.1)")
     recipe.add_argument("--attention-dropout", type=float,
                         help="attention-probability dropout (default: the model config's, 0.1); 0 lets the CPU use "
@@ -52,19 +66,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     engine.add_argument("--zero-stage", type=int, choices=(0, 1, 2))
     engine.add_argument("--gradient-clipping", type=float)
     engine.add_argument("--deepspeed-config", metavar="JSON", help="base DeepSpeed config instead of train/configs/")
-    engine.add_argument("--max-nonfinite", type=int, default=20,
+    engine.add_argument("--max-nonfinite", type=_at_least(1), default=20,
                         help="abort after this many consecutive steps with a non-finite loss")
     engine.add_argument("--local_rank", "--local-rank", type=int, default=None, help=argparse.SUPPRESS)
     data = parser.add_argument_group("data loading")
-    data.add_argument("--num-workers", type=int, default=1, help="DataLoader worker processes per rank")
-    data.add_argument("--shuffle-buffer", type=int, default=10_000, help="rows per shuffled window")
+    data.add_argument("--num-workers", type=_at_least(0), default=1, help="DataLoader worker processes per rank")
+    data.add_argument("--shuffle-buffer", type=_at_least(1), default=10_000, help="rows per shuffled window")
     data.add_argument("--bucket-batches", type=int, default=16,
                       help="micro-batches per length-bucketing pool (0: no bucketing)")
     run = parser.add_argument_group("checkpoints and logging")
-    run.add_argument("--save-every", type=int, default=1000, help="checkpoint every N steps (and at the end)")
-    run.add_argument("--keep-checkpoints", type=int, default=2, help="complete checkpoints to keep (0: all)")
+    run.add_argument("--save-every", type=_at_least(1), default=1000, help="checkpoint every N steps (and at the end)")
+    run.add_argument("--keep-checkpoints", type=_at_least(0), default=2, help="complete checkpoints to keep (0: all)")
     run.add_argument("--resume", action="store_true", help="continue from RUNDIR/checkpoints/latest if present")
-    run.add_argument("--log-every", type=int, default=10)
+    run.add_argument("--overwrite", action="store_true",
+                     help="start afresh in a RUNDIR that holds an earlier run (its checkpoints and metrics are removed)")
+    run.add_argument("--log-every", type=_at_least(1), default=10)
     run.add_argument("--no-tensorboard", action="store_true")
     run.add_argument("--no-progress", action="store_true", help="no console progress bar")
     run.add_argument("--peak-tflops", type=float, help="device peak for the MFU estimate (default: known GPUs)")
@@ -97,9 +113,18 @@ def add_parser(subparsers) -> None:
 def run_train(args: argparse.Namespace) -> int:
     if not args.data or not args.output:
         raise SystemExit("linkbert train: --data DIR and --output RUNDIR are required")
+    from linkbert.train.checkpoint import RunDirError, prepare_run_dir
     from linkbert.train.data import ShardError
     from linkbert.train.loop import NonFiniteLossError, train
 
+    if not os.path.isdir(args.data):
+        raise SystemExit(f"linkbert train: --data {args.data}: no such directory")
+    if args.init and not os.path.isdir(args.init):
+        raise SystemExit(f"linkbert train: --init {args.init}: no such directory (checkpoints are read from local paths only)")
+    try:
+        prepare_run_dir(args.output, args.resume, getattr(args, "overwrite", False))
+    except RunDirError as exc:
+        raise SystemExit(f"linkbert train: {exc}") from exc
     try:
         train(args)
     except (ShardError, NonFiniteLossError) as exc:

@@ -70,6 +70,7 @@ class StreamPosition:
 
 def shard_paths(data_dir: str, split: str) -> list[str]:
     """The ``split`` shards of ``data_dir/instances``, checked complete against their ``-of-NNNNN`` count."""
+    check_manifest(data_dir)
     directory = os.path.join(data_dir, "instances")
     if not os.path.isdir(directory):
         raise ShardError(f"{directory}: no instances directory (expected the pipeline's output layout)")
@@ -90,6 +91,36 @@ def shard_paths(data_dir: str, split: str) -> list[str]:
     if missing:
         raise ShardError(f"missing shard {missing[0]} ({len(missing)} of {count} {split} shards missing)")
     return expected
+
+
+def _check_column_types(schema: pa.Schema, path: str) -> None:
+    """Integer columns must be integers: a float relation (2.9) would be read as 2, a string b_start fails late."""
+    expected = {"input_ids": "a list of integers", "b_start": "an integer", "relation": "an integer"}
+    for name, wanted in expected.items():
+        kind = schema.field(name).type
+        ok = pa.types.is_integer(kind.value_type) if name == "input_ids" and pa.types.is_list(kind) else (
+            name != "input_ids" and pa.types.is_integer(kind))
+        if not ok:
+            raise ShardError(f"{path}: column {name} is {kind}, not {wanted}")
+
+
+def check_manifest(data_dir: str) -> None:
+    """Refuse a ``manifest.json`` whose instances schema has a major version this reader does not know."""
+    import json
+
+    path = os.path.join(data_dir, "manifest.json")
+    if not os.path.isfile(path):
+        return
+    try:
+        with open(path, encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except ValueError as exc:
+        raise ShardError(f"{path}: not valid JSON ({exc})") from exc
+    found = str((manifest.get("schema_version") or {}).get("instances", ""))
+    known = schemas.version("instances")
+    if found and found.split(".")[0] != known.split(".")[0]:
+        raise ShardError(f"{path}: instances schema version {found} has a major version this reader does not "
+                         f"know (reader knows {known})")
 
 
 def open_shards(paths: list[str], tokenizer_fingerprint: str) -> list[Shard]:
@@ -116,8 +147,12 @@ def open_shards(paths: list[str], tokenizer_fingerprint: str) -> list[Shard]:
         missing = [c for c in COLUMNS if c not in parquet.schema_arrow.names]
         if missing:
             raise ShardError(f"{path}: missing column(s) {missing}")
+        _check_column_types(parquet.schema_arrow, path)
         rows = tuple(parquet.metadata.row_group(i).num_rows for i in range(parquet.metadata.num_row_groups))
         shards.append(Shard(path, rows))
+    if shards and not any(sum(shard.row_group_rows) for shard in shards):
+        raise ShardError(f"{os.path.dirname(shards[0].path)}: the {len(shards)} shard(s) hold no rows: the pipeline "
+                         "wrote no instances (an empty corpus?); see its manifest.json")
     return shards
 
 

@@ -35,7 +35,7 @@ def export_checkpoint(run_dir: str, tag: str | None = None, output_dir: str | No
     missing = [name for name in missing if not name.startswith("cls.predictions.decoder.")]
     if missing or unexpected:
         raise RuntimeError(f"checkpoint {tag} does not fit the model: missing {missing}, unexpected {unexpected}")
-    tokenizer = AutoTokenizer.from_pretrained(os.path.join(run_dir, TOKENIZER_DIR))
+    tokenizer = AutoTokenizer.from_pretrained(os.path.join(run_dir, TOKENIZER_DIR), local_files_only=True)
     output_dir = output_dir or os.path.join(run_dir, "hf")
     info = _run_info(run_dir)
     info["checkpoint"] = tag

@@ -57,11 +57,11 @@ def load_tokenizer(data_dir: str, init: str | None):
 
     path = os.path.join(data_dir, "tokenizer")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as exc:
         raise SystemExit(f"{path}: cannot load the tokenizer ({exc})") from exc
     if init and any(os.path.exists(os.path.join(init, name)) for name in ("vocab.txt", "tokenizer.json")):
-        init_vocab = AutoTokenizer.from_pretrained(init).get_vocab()
+        init_vocab = AutoTokenizer.from_pretrained(init, local_files_only=True).get_vocab()
         if schemas.tokenizer_fingerprint(init_vocab) != schemas.tokenizer_fingerprint(tokenizer.get_vocab()):
             raise SystemExit(f"--init {init}: its vocabulary differs from the data's tokenizer {path}; "
                              "tokenize the data with the checkpoint's vocabulary")

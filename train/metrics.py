@@ -102,6 +102,9 @@ class MetricsWriter:
         self.jsonl = self.board = self.bar = None
         if not enabled:
             return
+        from linkbert.train.checkpoint import trim_metrics
+
+        trim_metrics(os.path.join(run_dir, "metrics.jsonl"), start_step)  # a resume re-logs the later steps
         self.jsonl = open(os.path.join(run_dir, "metrics.jsonl"), "a", encoding="utf-8")
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter

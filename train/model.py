@@ -9,6 +9,7 @@ the span boundary head ``cls.span_boundary`` (both ignored by the standard class
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -231,10 +232,12 @@ def from_checkpoint(path: str, vocab_size: int) -> LinkBertForPreTraining:
     """Continue from a local BERT checkpoint (``BertModel``, ``BertForPreTraining``, or a LinkBERT export)."""
     import transformers
 
+    if not os.path.isdir(path):
+        raise ValueError(f"--init {path}: no such directory (checkpoints are read from local paths only)")
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()  # the new heads' "newly initialized" notice is expected
     try:
-        model = LinkBertForPreTraining.from_pretrained(path, attn_implementation="sdpa")
+        model = LinkBertForPreTraining.from_pretrained(path, attn_implementation="sdpa", local_files_only=True)
     except OSError as exc:
         raise ValueError(f"--init {path}: not a loadable BERT checkpoint ({exc})") from exc
     finally:

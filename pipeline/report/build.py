@@ -103,6 +103,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("directory", metavar="DIR", help="output directory of 'linkbert pipeline' (gs:// works)")
     parser.add_argument("--output", help="where to write index.html and the plots (default DIR/report)")
     parser.add_argument("--samples", type=int, default=12, help="instances decoded in the report (default 12)")
+    parser.add_argument("--strict", action="store_true",
+                        help="exit 1 on WARN checks too (a FAIL check always exits 1)")
     parser.set_defaults(func=run_from_args)
 
 
@@ -115,4 +117,11 @@ def run_from_args(args: argparse.Namespace) -> int:
     for check in report.checks:
         print(f"  [{check.status.upper():4}] {check.name}: {check.detail}")
     print(f"report: {report.index_html}")
+    failing = [check.name for check in report.checks
+               if check.status == "fail" or (getattr(args, "strict", False) and check.status == "warn")]
+    if failing:
+        kinds = "FAIL or WARN (--strict)" if getattr(args, "strict", False) else "FAIL"
+        print(f"linkbert report: {len(failing)} check(s) {kinds} for {args.directory}: {'; '.join(failing)}",
+              file=sys.stderr)
+        return 1
     return 0

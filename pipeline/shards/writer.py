@@ -180,8 +180,10 @@ class WriteParquetShards(beam.PTransform):
     """
 
     def __init__(self, directory: str, table: str, prefix: str, key_fn, seed: int, rows_per_shard: int = 50000,
-                 num_shards: int | None = None, tokenizer=None, row_group_size: int = 1000, stats_fn=None):
+                 num_shards: int | None = None, tokenizer=None, row_group_size: int = 1000, stats_fn=None,
+                 write_empty: bool = True):
         super().__init__()
+        self._write_empty = write_empty  # False: an empty input writes no file (0-row files break HF datasets)
         self._directory = directory
         self._table = table
         self._prefix = prefix
@@ -198,7 +200,8 @@ class WriteParquetShards(beam.PTransform):
         fixed, per_shard = self._num_shards, self._rows_per_shard
         keyed = rows | "HashKey" >> beam.Map(lambda row: (stable_hash(seed, table, key_fn(row)), row))
         total = keyed | "CountRows" >> beam.combiners.Count.Globally()
-        num_shards = total | "NumShards" >> beam.Map(lambda n: fixed or max(1, math.ceil(n / per_shard)))
+        # never more shards than rows: a shard without rows would be missing (or empty) on disk
+        num_shards = total | "NumShards" >> beam.Map(lambda n: min(fixed, max(1, n)) if fixed else max(1, math.ceil(n / per_shard)))
         shards_side = beam.pvalue.AsSingleton(num_shards)
         provisional = keyed | "ProvisionalShard" >> beam.Map(lambda kv, n: (kv[0] % n, kv), shards_side)
         counts = (
@@ -215,8 +218,9 @@ class WriteParquetShards(beam.PTransform):
             | "GroupFinal" >> beam.GroupByKey()
             | "WriteShards" >> beam.ParDo(writer, shards_side, *extra_side)
         )
+        write_empty = self._write_empty
         empty = total | "WriteEmptyTable" >> beam.FlatMap(
-            lambda n, *side: [writer.write(0, 1, [], side[0] if side else None)] if n == 0 else [],
+            lambda n, *side: [writer.write(0, 1, [], side[0] if side else None)] if n == 0 and write_empty else [],
             *extra_side,
         )
         return (written, empty) | "AllStats" >> beam.Flatten()

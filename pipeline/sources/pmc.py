@@ -121,18 +121,31 @@ class ParsePmcFile(beam.DoFn):
                     data = stream.read()
             if not data.strip():
                 raise NotJatsError(f"{path}: empty file")
-            article = read_jats_article(parse_bytes_safe(data, path), path, self.include_body)
-            if article.doc_id is None:
-                raise NotJatsError(f"{path}: article has neither a PMID nor a PMC id")
-        except Exception as exc:  # one bad article (= file) never ends the run
+            tree = parse_bytes_safe(data, path)
+        except Exception as exc:  # one bad file never ends the run
             self.counters.inc("failed")
             yield beam.pvalue.TaggedOutput(ERRORS, error_record(self.STAGE, path, None, _reason(exc), _detail(path, exc)))
             return
-        order = (file_version_key(path), 0)
-        if article.abstract or article.body:
-            yield article.doc_id, (order, ARTICLE, pmc_document(article, path))
-        else:
-            yield article.doc_id, (order, FILTERED, "no_text" if self.include_body else "no_abstract")
+        root = tree.getroot()
+        # an efetch result wraps its articles in <pmc-articleset>: each is a record
+        articles = [etree.ElementTree(child) for child in root.iterfind("article")] if root.tag == "pmc-articleset" else [tree]
+        if not articles:
+            articles = [tree]  # read_jats_article names the wrong root
+        self.counters.inc("records_read", len(articles) - 1)
+        for position, element in enumerate(articles):
+            try:
+                article = read_jats_article(element, path, self.include_body)
+                if article.doc_id is None:
+                    raise NotJatsError(f"{path}: article {position} has neither a PMID nor a PMC id")
+            except Exception as exc:  # one bad article never ends the run
+                self.counters.inc("failed")
+                yield beam.pvalue.TaggedOutput(ERRORS, error_record(self.STAGE, path, None, _reason(exc), _detail(path, exc)))
+                continue
+            order = (file_version_key(path), position)
+            if article.abstract or article.body:
+                yield article.doc_id, (order, ARTICLE, pmc_document(article, path))
+            else:
+                yield article.doc_id, (order, FILTERED, "no_text" if self.include_body else "no_abstract")
 
 
 def _reason(exc: BaseException) -> str:

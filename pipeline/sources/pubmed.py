@@ -84,6 +84,20 @@ def file_error_reason(exc: BaseException) -> str:
     return "io_error"
 
 
+def _source_hint(path: str) -> str:
+    """'; this is a wikipedia file: use --source wikipedia' when the root element tells."""
+    from linkbert.pipeline.sources.wikidump import SOURCE_OF_ROOT, root_element_name
+
+    try:
+        with open_decompressed(path) as stream:
+            head = stream.read(8192)
+    except (OSError, EOFError, zlib.error):
+        return ""
+    name = root_element_name(head.lstrip(b"\xef\xbb\xbf"))
+    hint = SOURCE_OF_ROOT.get(name or "")
+    return f"; root element <{name}>: this is a {hint} file: use --source {hint}" if hint and hint != "pubmed" else ""
+
+
 class ParseMedlineFile(beam.DoFn):
     """One MEDLINE XML file -> keyed versions (main output) and dead-letter records (``errors``)."""
 
@@ -110,6 +124,8 @@ class ParseMedlineFile(beam.DoFn):
         except (UnsafeXmlError, MedlineFileError, etree.XMLSyntaxError, OSError, EOFError, zlib.error) as exc:
             self.counters.inc("files_failed")
             detail = str(exc) if path in str(exc) else f"{path}: {exc}"
+            if isinstance(exc, MedlineFileError):
+                detail += _source_hint(path)
             yield beam.pvalue.TaggedOutput(ERRORS, error_record(self.STAGE, path, None, file_error_reason(exc), detail))
 
     def _versions(self, path, file_key, position, record):

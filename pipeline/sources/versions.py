@@ -107,7 +107,7 @@ def reconcile(counters: dict[str, int]) -> tuple[bool, list[str]]:
     ``counters`` maps counter names (``pubmed.records_read``, ...) to values. Returns whether all
     hold, and one summary line per source (plus one per source with failed files).
     """
-    prefixes = sorted(name[: -len(".records_read")] for name in counters if name.endswith(".records_read"))
+    prefixes = sorted({name.rpartition(".")[0] for name in counters if name.endswith((".records_read", ".files_read"))})
     if not prefixes:
         return True, ["no source counters (<source>.records_read) to reconcile"]
     all_ok = True

@@ -1,7 +1,23 @@
 """The wikitext pre-pass: a linear scan of the raw page that removes what never becomes prose
 (comments, dropped extension tags, templates found by brace matching, wiki tables), keeping the text
 of the inline templates of ``KEPT_TEMPLATES`` and the link targets inside dropped markup (marked
-with ``LINKS_MARK`` at their place in the page)."""
+with ``LINKS_MARK`` at their place in the page).
+
+Rules for wikis whose local templates this module cannot know:
+
+* an unknown template *inside a sentence* (words before it on its line, no line break in it) with a
+  single short prose argument renders that argument ("Baraks Obama ({{Vol-en|Barack Obama}}; ...)" ->
+  "Baraks Obama (Barack Obama)"); footnote, citation, anchor and maintenance templates
+  (``_NOT_PROSE_PREFIXES``, names ending in ``fn``/``note``) never do;
+* what dropped templates leave is cleaned: "(; " -> "(", "( )" and "; )" go, ", ," -> ",", and empty
+  bold/italic quote runs go;
+* ``[[`` and ``]]`` that pair with nothing are dropped (markup debris, never prose);
+* ``{{PAGENAME}}`` and its kin become the page title (``expand_title_magic_words``);
+* disambiguation pages are recognised by ``__DISAMBIG__`` and by the templates the dump itself marks:
+  a Template-namespace page holding ``__DISAMBIG__`` (as the Disambiguator extension has each wiki's
+  disambiguation templates do) names a disambiguation template (``disambiguation_template_name``).
+"""
+
 
 from __future__ import annotations
 
@@ -207,27 +223,134 @@ def strip_templates(text: str, harvested: deque) -> str:
     """Remove ``{{...}}`` (nested). A kept template is replaced by its text; the link targets of a
     dropped one go to ``harvested`` and its place is marked by LINKS_MARK. An unclosed ``{{`` is
     literal text in MediaWiki; its two braces are dropped."""
-    if "{{" not in text:
+    if "{{" in text:
+        pairs, unmatched = _outermost_pairs((m.start(), m.group() == "{{") for m in _BRACES.finditer(text))
+        cuts = sorted([(start, end + 2, True) for start, end in pairs] + [(p, p + 2, False) for p in unmatched])
+        out = []
+        position = 0
+        for start, end, is_template in cuts:
+            out.append(text[position:start])
+            if is_template:
+                out.append(_replace_template(text[start + 2:end - 2], harvested, _in_sentence(text, start, end)))
+            position = end
+        out.append(text[position:])
+        text = _clean_debris("".join(out))
+    if "[[" in text or "]]" in text:
+        text = strip_unmatched_link_brackets(text)
+    return text
+
+
+def _in_sentence(text: str, start: int, end: int) -> bool:
+    """Whether the template at [start, end) sits inside a line of prose: words before it on its line,
+    no line break inside it, and not in a table cell, a parameter or another template."""
+    line_start = text.rfind("\n", 0, start) + 1
+    before = text[line_start:start].rstrip()
+    return bool(before) and before[-1] not in "|=!{}*#:;" and "\n" not in text[start:end] and before[0] not in "|!{"
+
+
+# Templates that sit inside sentences but render no prose of their argument (footnotes, anchors,
+# citations, maintenance tags); an unknown one with a single prose argument renders that argument.
+_NOT_PROSE_PREFIXES = ("cite", "citation", "sfn", "harv", "efn", "refn", "ref", "note", "anchor", "cn", "fact",
+                       "clarify", "dead link", "flagicon", "audio", "listen", "coord", "abbrlink", "rp", "r",
+                       "main", "see", "further", "portal", "commons", "wikt", "defaultsort", "dts", "sort",
+                       "as of", "isbn", "doi", "pmid", "issn", "oclc", "update", "dubious", "verify", "failed",
+                       "better source", "page needed", "when", "who", "which", "according to whom", "by whom")
+_PROSE_ARGUMENT = re.compile(r"^[^=<>{}\[\]|]{1,80}$")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def _inline_template_text(name: str, body: str) -> str | None:
+    """The text of an unknown template inside a sentence: its only argument, when that is short prose."""
+    if name.endswith(("fn", "note", "notes")) or any(name == p or name.startswith((p + " ", p + "-"))
+                                                     for p in _NOT_PROSE_PREFIXES):
+        return None
+    params = _split_params(body)[1:]
+    if len(params) != 1 or _NAMED_PARAM.match(params[0]):
+        return None
+    argument = params[0].strip()
+    if not _PROSE_ARGUMENT.match(argument) or not _LETTER.search(argument) or "://" in argument:
+        return None
+    return argument
+
+
+# What dropped templates leave behind: "(; 1961)", "( )", ", ," and empty bold/italic quotes. LINKS_MARK
+# characters (where dropped links were) stay in place.
+_DEBRIS = (
+    (re.compile(r"\((?P<marks>[ \x01]*)[;,] *"), r"(\g<marks>"),
+    (re.compile(r" ?\((?P<marks>[ \x01]*)\)"), lambda m: m.group("marks").replace(" ", "")),
+    (re.compile(r"(?P<marks>[\x01]*), *(?=[,;.])"), r"\g<marks>"),
+    (re.compile(r" *[;,](?P<marks>[ \x01]*)\)"), lambda m: m.group("marks").replace(" ", "") + ")"),
+)
+_EMPTY_QUOTES = re.compile(r"(?<!')(?:'{6}|'{4}|'{10})(?!')")
+
+
+def _clean_debris(text: str) -> str:
+    if "(" in text or "," in text:
+        for pattern, replacement in _DEBRIS:
+            text = pattern.sub(replacement, text)
+    return _EMPTY_QUOTES.sub("", text) if "''''" in text else text
+
+
+_LINK_BRACKETS = re.compile(r"\[\[|\]\]")
+
+
+def strip_unmatched_link_brackets(text: str) -> str:
+    """Drop ``[[`` and ``]]`` that pair with nothing: MediaWiki shows them literally, but they are markup
+    debris, never prose (50,000 unclosed ``[[`` once made 30% of a corpus's segments)."""
+    stack: list[int] = []
+    unmatched: list[int] = []
+    for m in _LINK_BRACKETS.finditer(text):
+        if m.group() == "[[":
+            stack.append(m.start())
+        elif stack:
+            stack.pop()
+        else:
+            unmatched.append(m.start())
+    unmatched += stack
+    if not unmatched:
         return text
-    pairs, unmatched = _outermost_pairs((m.start(), m.group() == "{{") for m in _BRACES.finditer(text))
-    cuts = sorted([(start, end + 2, True) for start, end in pairs] + [(p, p + 2, False) for p in unmatched])
     out = []
     position = 0
-    for start, end, is_template in cuts:
+    for start in sorted(unmatched):
         out.append(text[position:start])
-        if is_template:
-            out.append(_replace_template(text[start + 2:end - 2], harvested))
-        position = end
+        position = start + 2
     out.append(text[position:])
     return "".join(out)
 
 
-def _replace_template(body: str, harvested: deque) -> str:
+# Magic words that render the page's own title (on an article, FULLPAGENAME is the title too).
+_TITLE_MAGIC = re.compile(r"\{\{\s*(?:FULL|BASE|SUB|ROOT|ARTICLE)?PAGENAMEE?\s*(?::[^{}]*)?\}\}")
+DISAMBIGUATION_MAGIC = "__DISAMBIG__"
+
+
+def expand_title_magic_words(wikitext: str, title: str) -> str:
+    """``{{PAGENAME}}`` and its kin -> ``title`` (dropped, ``'''{{PAGENAME}}'''`` left a dangling quote)."""
+    if "PAGENAME" not in wikitext:
+        return wikitext
+    return _TITLE_MAGIC.sub(lambda _: title, wikitext)
+
+
+_TEMPLATE_NAME = re.compile(r"\{\{\s*(?:[Tt]emplate\s*:\s*)?([^{}|#:\n]+?)\s*(?:\||\}\})")
+
+
+def template_names_used(wikitext: str) -> set[str]:
+    """Names of the templates a page uses, normalised as titles (first letter upper case, ``_`` = space)."""
+    names = set()
+    for m in _TEMPLATE_NAME.finditer(wikitext):
+        name = " ".join(m.group(1).replace("_", " ").split())
+        if name:
+            names.add(name[0].upper() + name[1:])
+    return names
+
+
+def _replace_template(body: str, harvested: deque, in_sentence: bool = False) -> str:
     bar = body.find("|")
     name = (body if bar < 0 else body[:bar]).strip().replace("_", " ").lower()
     if name.startswith("template:"):
         name = name[9:].strip()
     kept = _kept_template_text(name, body)
+    if kept is None and in_sentence:
+        kept = _inline_template_text(name, body)
     if kept is not None:
         return strip_templates(kept, harvested)
     return _harvest_links(body, harvested)
@@ -265,3 +388,20 @@ def strip_tables(text: str, harvested: deque) -> str:
         position = end
     out.append(text[position:])
     return "".join(out)
+
+
+NS_TEMPLATE = 10
+
+
+def disambiguation_template_name(namespace: int, title: str, wikitext: str) -> str | None:
+    """A template page that marks its pages as disambiguation pages (it holds ``__DISAMBIG__``, as the
+    Disambiguator extension has each wiki's disambiguation templates do) -> its name without namespace."""
+    if namespace != NS_TEMPLATE or DISAMBIGUATION_MAGIC not in wikitext:
+        return None
+    name = " ".join(title.partition(":")[2].replace("_", " ").split())
+    return name[0].upper() + name[1:] if name else None
+
+
+def marks_disambiguation(wikitext: str, templates: frozenset[str] = frozenset()) -> bool:
+    """``__DISAMBIG__`` on the page, or a template the dump marks as disambiguation."""
+    return DISAMBIGUATION_MAGIC in wikitext or bool(templates and template_names_used(wikitext) & templates)

@@ -35,6 +35,7 @@ from linkbert.pipeline.sources import Source, register
 from linkbert.pipeline.sources.compressed import DumpReadError
 from linkbert.pipeline.sources.multistream import DEFAULT_RANGE_BYTES, find_index, index_name_for, plan_units
 from linkbert.pipeline.sources.wikidump import RawPage, WorkUnit, read_pages
+from linkbert.pipeline.sources.wikimarkup import disambiguation_template_name, expand_title_magic_words, marks_disambiguation
 from linkbert.pipeline.sources.wikitext import WikitextCleaner, WikitextError, is_disambiguation
 
 __all__ = ["ReadWikipedia", "normalize_title", "page_outcome", "reconcile"]
@@ -124,7 +125,8 @@ class _ReadPages(beam.DoFn):
             yield TaggedOutput(ERRORS, error_record("wikipedia.read", item.source_file, item.record_id, item.reason, item.detail))
 
 
-def page_outcome(page: RawPage, cleaner: WikitextCleaner, namespaces, keep_disambiguation: bool = False):
+def page_outcome(page: RawPage, cleaner: WikitextCleaner, namespaces, keep_disambiguation: bool = False,
+                 disambiguation_templates: frozenset = frozenset()):
     """What becomes of one page: (kind, record, reason) with kind one of ``document`` (record: a
     documents row), ``redirect`` (record: {"title", "target"}), ``filtered`` (record None, reason:
     namespace | empty | disambiguation) or ``failed`` (record: an error record)."""
@@ -140,10 +142,11 @@ def page_outcome(page: RawPage, cleaner: WikitextCleaner, namespaces, keep_disam
         return "redirect", {"title": title, "target": target}, ""
     if not page.text.strip():
         return "filtered", None, "empty"
-    if not keep_disambiguation and is_disambiguation(page.title, page.text):
+    if not keep_disambiguation and (is_disambiguation(page.title, page.text)
+                                    or marks_disambiguation(page.text, disambiguation_templates)):
         return "filtered", None, "disambiguation"
     try:
-        cleaned = cleaner.clean(page.text)
+        cleaned = cleaner.clean(expand_title_magic_words(page.text, page.title))
     except WikitextError as exc:
         detail = f"page {page.title!r}: {exc}"
         return "failed", error_record("wikipedia.clean", page.source_file, page.page_id, "parse_error", detail), "parse_error"
@@ -183,8 +186,11 @@ class _CleanPages(beam.DoFn):
             cleaner = self._cleaner = WikitextCleaner(page.site, self._namespaces)
         return cleaner
 
-    def process(self, page: RawPage):
-        kind, record, reason = page_outcome(page, self._cleaner_for(page), self._namespaces, self._keep_disambiguation)
+    def process(self, page: RawPage, disambiguation_templates=()):
+        if getattr(self, "_templates_from", None) is not disambiguation_templates:  # once per side-input value
+            self._templates_from, self._templates = disambiguation_templates, frozenset(disambiguation_templates)
+        kind, record, reason = page_outcome(page, self._cleaner_for(page), self._namespaces, self._keep_disambiguation,
+                                            self._templates)
         if kind == "document":
             self._written.inc()
             yield record
@@ -242,8 +248,15 @@ class ReadWikipedia(beam.PTransform):
             | "ReshuffleUnits" >> beam.Reshuffle()
             | "ReadPages" >> beam.ParDo(_ReadPages()).with_outputs(ERRORS, main="pages")
         )
+        # the templates this wiki marks as disambiguation (template pages holding __DISAMBIG__): a few names
+        disambiguation = (
+            read.pages
+            | "DisambiguationTemplates" >> beam.FlatMap(
+                lambda p: [name] if (name := disambiguation_template_name(p.namespace, p.title, p.text)) else [])
+            | "DistinctTemplates" >> beam.Distinct()
+        )
         cleaned = read.pages | "CleanPages" >> beam.ParDo(
-            _CleanPages(self._namespaces, self._keep_disambiguation)
+            _CleanPages(self._namespaces, self._keep_disambiguation), beam.pvalue.AsList(disambiguation)
         ).with_outputs(REDIRECTS, ERRORS, main="documents")
         errors = (planned[ERRORS], read[ERRORS], cleaned[ERRORS]) | "MergeErrors" >> beam.Flatten()
         return {"documents": cleaned.documents, "redirects": cleaned[REDIRECTS], "errors": errors}
@@ -268,8 +281,10 @@ def reconcile(counters: dict[str, int]) -> tuple[bool, list[str]]:
         + (": reconciled" if holds else f": MISMATCH, {read - accounted:+d} pages unaccounted for")
     ]
     unreadable = get("unreadable_streams")
-    if unreadable:
-        lines.append(f"wikipedia: {unreadable} unreadable dump part(s) (corrupt or truncated); see the errors output")
+    if unreadable:  # their pages were never read, so the sum above cannot hold them: a loss all the same
+        lines[0] = lines[0].replace(": reconciled", ": reconciled over the pages read")
+        lines.append(f"wikipedia: LOST {unreadable} unreadable file(s) or dump part(s) (empty, corrupt, truncated,"
+                     " refused); their pages are not in the sum; see the errors output")
     units = get("work_units")
     if units:
         lines.append(f"wikipedia: the dumps were read as {units} work unit(s)")

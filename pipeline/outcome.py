@@ -1,0 +1,96 @@
+"""The exit status of ``linkbert pipeline``: 0 only when nothing was lost and the run produced what it
+was asked for. Anything lost (failed records, unreadable files or parts of files, counters that do not
+reconcile) or nothing produced (no document, no instance, no linked instance while links were asked
+for) is exit 1, after everything that could be read has been written, with one summary line naming
+the files concerned and ``DIR/errors/``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+
+from apache_beam.io.filesystems import FileSystems
+
+# counters whose every unit is something lost
+LOSS_SUFFIXES = (".failed", ".files_failed", ".unreadable_streams", ".deletions_failed")
+
+
+def lost_counts(counters: dict[str, int]) -> dict[str, int]:
+    return {name: int(value) for name, value in sorted(counters.items()) if name.endswith(LOSS_SUFFIXES) and value}
+
+
+def dead_letters_by_file(output: str, limit: int = 100000) -> Counter:
+    """(source file, reason) -> count over ``DIR/errors/*``."""
+    found: Counter = Counter()
+    try:
+        paths = [m.path for m in FileSystems.match([FileSystems.join(output, "errors", "errors*")])[0].metadata_list]
+    except Exception:  # noqa: BLE001 - no errors output
+        return found
+    for path in sorted(paths):
+        with FileSystems.open(path) as handle:
+            for number, line in enumerate(handle):
+                if number >= limit:
+                    break
+                record = json.loads(line)
+                found[(record.get("source_file") or "?", record.get("reason") or "?")] += 1
+    return found
+
+
+def _files_phrase(letters: Counter) -> str:
+    files = Counter()
+    for (path, reason), count in letters.items():
+        files[path] += count
+    shown = [f"{path} ({', '.join(sorted(r for (p, r) in letters if p == path))})" for path, _ in files.most_common(3)]
+    more = f" and {len(files) - 3} more file(s)" if len(files) > 3 else ""
+    return "; ".join(shown) + more
+
+
+def _filtered(counters: dict[str, int]) -> str:
+    parts = [f"{name} {value}" for name, value in sorted(counters.items()) if ".filtered." in name and value]
+    return ", ".join(parts) or "none"
+
+
+def problems(config, manifest: dict) -> list[str]:
+    """Why the run is not a success, each as a phrase; empty when it is."""
+    counters = manifest.get("counters", {})
+    found = []
+    lost = lost_counts(counters)
+    if lost:
+        found.append("lost " + ", ".join(f"{value} {name}" for name, value in lost.items()))
+    if manifest.get("source_reconciled") is False:  # None: the runner reports no counters
+        found.append("the source counters do not reconcile")
+    tables = manifest.get("tables", {})
+    documents = tables.get("documents", {}).get("rows", 0)
+    if not documents:
+        hint = ""
+        if any("short_abstract" in name or "no_abstract" in name for name in counters if counters[name]):
+            hint = f" (--min-abstract-words {getattr(config, 'min_abstract_words', '?')}; 0 keeps all)"
+        found.append(f"no document was written: filtered {_filtered(counters)}{hint}")
+        return found
+    splits = manifest.get("splits", {})
+    instances = sum(info.get("rows", 0) for info in splits.values())
+    if not instances:
+        found.append(f"no instance was written from {documents} document(s)"
+                     + (": pairing needs at least two documents" if documents < 2 else ""))
+        return found
+    link_type = manifest.get("options", {}).get("links")
+    linked = sum(info.get("relations", {}).get("linked", 0) for info in splits.values())
+    if link_type and not linked:
+        resolved = {name: value for name, value in counters.items() if name.startswith(f"links.{link_type}.")}
+        detail = ", ".join(f"{name} {value}" for name, value in sorted(resolved.items())) or "no link counters"
+        found.append(f"no linked instance although --links {link_type}: no {link_type} resolved to a document"
+                     f" of the corpus ({detail})")
+    return found
+
+
+def losses_exit_code(config, manifest: dict) -> int:
+    """Print one summary line for a run that lost or lacked something and return 1; else 0."""
+    found = problems(config, manifest)
+    if not found:
+        return 0
+    errors_dir = FileSystems.join(config.output, "errors") + "/"
+    letters = dead_letters_by_file(config.output)
+    where = f" in {_files_phrase(letters)}" if letters else ""
+    print(f"linkbert pipeline: FAILED: {'; '.join(found)}{where}; see {errors_dir}", file=sys.stderr)
+    return 1
