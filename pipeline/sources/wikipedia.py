@@ -158,6 +158,7 @@ def page_outcome(page: RawPage, cleaner: WikitextCleaner, namespaces, keep_disam
         "text": cleaned.text,
         "source": SOURCE,
         "outlinks": cleaned.outlinks,
+        "links": [{"start": start, "end": end, "target": target} for start, end, target in cleaned.links],
         "source_file": page.source_file,
     }
     return "document", document, ""
