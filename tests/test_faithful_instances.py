@@ -72,7 +72,7 @@ def _check_faithful(output, manifest, expect_linked=True):
     # A alone does not predict the relation
     a_only = manifest["a_only_classifier"]
     assert a_only["samples"] == min(len(train), 20000)
-    assert a_only["accuracy"] <= a_only["majority"] + 0.02 and a_only["passes"]
+    assert a_only["accuracy"] <= a_only["majority"] + 0.02 + a_only["noise"] and a_only["passes"]
     # the held-out split is closed: every train shard, both sides
     for row in train:
         assert not is_heldout(seed, row["doc_a"], HELDOUT) and not is_heldout(seed, row["doc_b"], HELDOUT), row["doc_b"]
@@ -121,29 +121,39 @@ def test_synth_wiki_linked_sentence_names_its_target(synth_run):
         assert target["title"].split(" (")[0] in target["text"][:200], target["text"][:80]
 
 
-def test_infobox_links_are_document_level_only(synth_run):
-    output, _ = synth_run
-    edges = _rows(output, "edges")
-    assert {e["in_text"] for e in edges} == {True, False}
-    documents = {d["doc_id"]: d for d in _rows(output, "documents")}
-    segment_links = {(s["doc_id"], dst) for s in _rows(output, "segments") for dst in s["outlinks"]}
-    for edge in edges:
-        if not edge["in_text"]:
-            assert (edge["src"], edge["dst"]) not in segment_links
-            assert documents[edge["dst"]]["title"] not in {l["target"] for l in documents[edge["src"]]["links"]}
+def test_infobox_links_are_document_level_only(tmp_path):
+    from linkbert.pipeline.sources.wikitext import clean_wikitext
+
+    cleaned = clean_wikitext("{{Infobox city|river=[[Blue River]]}}\n'''Foo''' lies near [[Barton|the town of Barton]]."
+                             " It trades with [[Blue River (town)|Blue]].")
+    assert cleaned.outlinks == ["Blue River", "Barton", "Blue River (town)"]
+    assert [(cleaned.text[s:e], t) for s, e, t in cleaned.links] == [("the town of Barton", "Barton"),
+                                                                    ("Blue", "Blue River (town)")]
+    documents = [
+        {"doc_id": "1", "title": "Foo", "text": cleaned.text, "source": "wikipedia", "outlinks": cleaned.outlinks,
+         "links": [{"start": s, "end": e, "target": t} for s, e, t in cleaned.links], "source_file": "memory"},
+    ] + [{"doc_id": str(i), "title": title, "text": f"{title} is a place. It is old.", "source": "wikipedia",
+          "outlinks": [], "links": [], "source_file": "memory"}
+         for i, title in enumerate(["Blue River", "Barton", "Blue River (town)"], start=2)]
+    _run(tmp_path / "infobox", ["--source", "wikipedia", "--input", "memory"], ["--heldout-fraction", "0"],
+         source_fn=memory_source(documents, []))
+    edges = {(e["src"], e["dst"]): e["in_text"] for e in _rows(tmp_path / "infobox", "edges")}
+    assert edges == {("1", "2"): False, ("1", "3"): True, ("1", "4"): True}
+    outlinks = [s["outlinks"] for s in _rows(tmp_path / "infobox", "segments") if s["doc_id"] == "1"]
+    assert sorted(dst for links in outlinks for dst in links) == ["3", "4"]
 
 
 def test_short_articles_balanced_and_paper_draw_fails_the_check(tmp_path):
     documents = short_articles()
-    manifest = _run(tmp_path / "balanced", ["--source", "wikipedia", "--input", "memory"],
+    manifest = _run(tmp_path / "balanced", ["--source", "wikipedia", "--input", "memory"], ["--dupe-factor", "2"],
                     source_fn=memory_source(documents, []))
     _check_faithful(tmp_path / "balanced", manifest)
-    paper = _run(tmp_path / "all", ["--source", "wikipedia", "--input", "memory"], ["--anchors", "all"],
+    paper = _run(tmp_path / "all", ["--source", "wikipedia", "--input", "memory"], ["--anchors", "all", "--dupe-factor", "2"],
                  source_fn=memory_source(documents, []))
     a_only = paper["a_only_classifier"]
-    assert not a_only["passes"] and a_only["accuracy"] > a_only["majority"] + 0.02
+    assert not a_only["passes"] and a_only["accuracy"] > a_only["threshold"]
     # what balance costs: instances per document
-    assert paper["counters"]["pairing.anchors"] == paper["tables"]["segments"]["rows"]
+    assert paper["counters"]["pairing.anchors"] == 2 * paper["tables"]["segments"]["rows"]
     assert manifest["counters"]["pairing.anchors"] < paper["counters"]["pairing.anchors"]
 
 

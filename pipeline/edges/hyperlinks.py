@@ -167,8 +167,8 @@ class ResolveLinks(beam.PTransform):
 
 class _ResolveSegmentTitles(beam.DoFn):
     def setup(self):
-        self._resolved = counter("links.segment.resolved")
-        self._dangling = counter("links.segment.dangling")
+        self._resolved = counter("segments.links_resolved")
+        self._dangling = counter("segments.links_dangling")
 
     def process(self, element):
         _, grouped = element
