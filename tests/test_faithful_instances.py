@@ -174,3 +174,16 @@ def test_enwiki_fragment_instances_are_faithful(real_data, tmp_path):
     _check_faithful(tmp_path / "enwiki", manifest)
     with open(tmp_path / "enwiki" / "manifest.json") as handle:
         assert json.load(handle)["a_only_classifier"]["passes"]
+
+
+def test_report_check_fails_when_a_alone_predicts_the_relation():
+    from linkbert.pipeline.instances.relations import a_only_classifier
+    from linkbert.pipeline.report.checks import a_only_check
+
+    rng = random.Random(0)
+    leaky = [(i % 3, int(i % 3 == 2), 3, rng.randrange(30), 1, 1, 0 if i % 3 != 2 else rng.choice((1, 2)))
+             for i in range(900)]  # the last segment is never contiguous, as under the paper's draw
+    fair = [(i % 3, int(i % 3 == 2), 3, rng.randrange(30), 1, 1, rng.randrange(3)) for i in range(900)]
+    assert a_only_check({"a_only_classifier": a_only_classifier(leaky)}).status == "fail"
+    assert a_only_check({"a_only_classifier": a_only_classifier(fair)}).status == "ok"
+    assert a_only_check({}).status == "warn"
