@@ -53,6 +53,7 @@ from linkbert.pipeline.edges.titles import (
     is_valid_title,
     normalize_title,
 )
+from linkbert.pipeline.sources.wikianchors import ANCHOR_BASE, ANCHOR_CLOSE, ANCHOR_LIMIT, ANCHOR_OPEN, extract_anchors
 from linkbert.pipeline.sources.wikimarkup import (
     DROPPED_TAGS,
     HEADING_MARK,
@@ -83,18 +84,6 @@ class WikitextError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------
-# Site information: namespaces and case, from <siteinfo>, plus MediaWiki's built-in names.
-
-
-# --------------------------------------------------------------------------------------------
-# Titles
-
-
-# --------------------------------------------------------------------------------------------
-# Pre-pass: comments, dropped extension tags, templates, tables
-
-
-# --------------------------------------------------------------------------------------------
 # Token walk
 
 _Text = T.Text
@@ -120,13 +109,6 @@ _ARTICLE, _VISIBLE, _HIDDEN, _FILE = 0, 1, 2, 3  # _FILE: hidden, but its captio
 _MEDIA_FILE = re.compile(r"\.(?:jpe?g|png|gif|svg|tiff?|webp|xcf|ogg|oga|ogv|webm|mp3|wav|flac|mid|pdf|djvu|stl)\s*$", re.I)
 
 
-# In-text anchors are bracketed in the walk's output by private-use characters, which the assembly's
-# clean-ups leave alone, and turned into character spans of the final text (``_extract_anchors``).
-_ANCHOR_OPEN, _ANCHOR_CLOSE, _ANCHOR_BASE, _ANCHOR_LIMIT = "\ue000", "\ue001", 0xF0000, 0xFFFD
-_SPACE_BETWEEN_MARKS = re.compile(r" (?=[ ,.;)])|(?<=\() ")
-_ANCHOR_MARK = re.compile("\ue000([\U000f0000-\U000ffffd])|\ue001")
-
-
 class _Walk:
     """One page's walk over the token list: text pieces out, out-link titles collected; the targets
     of links whose anchor text is shown go to ``anchors`` (shared with sub-walks), the anchor marked."""
@@ -143,9 +125,9 @@ class _Walk:
 
     def open_anchor(self, title: str) -> bool:
         anchors = self.anchors
-        if anchors is None or len(anchors) >= _ANCHOR_LIMIT:
+        if anchors is None or len(anchors) >= ANCHOR_LIMIT:
             return False
-        self.out.append(_ANCHOR_OPEN + chr(_ANCHOR_BASE + len(anchors)))
+        self.out.append(ANCHOR_OPEN + chr(ANCHOR_BASE + len(anchors)))
         anchors.append(title)
         return True
 
@@ -219,7 +201,7 @@ class _Walk:
         else:  # the pipe trick: [[Foo (bar)|]] shows "Foo"
             self.text(_PIPE_TRICK.sub("", raw.split(":", 1)[-1]).strip())
         if marked:
-            self.out.append(_ANCHOR_CLOSE)
+            self.out.append(ANCHOR_CLOSE)
         return close + 1
 
     def plain(self, start: int, end: int) -> str:
@@ -371,54 +353,6 @@ _INLINE_TAGS = "span|small|big|font|b|i|u|s|strike|sup|sub|code|tt|kbd|samp|var|
 _LEFTOVER_TAG = re.compile(rf"</?(?:({_BLOCK_TAGS})|{_INLINE_TAGS})\b(?:[^<>\"']|\"[^\"]*\"|'[^']*')*>", re.I)
 
 
-def _extract_anchors(marked: str, targets: list[str]) -> tuple[str, list[tuple[int, int, str]]]:
-    """The assembled text with anchor marks -> (text, [(start, end, target)]) in text order; an anchor
-    whose text was dropped (an emptied line, a removed section) leaves no span."""
-    if _ANCHOR_OPEN not in marked:
-        return marked.replace(_ANCHOR_CLOSE, ""), []
-    pieces: list[str] = []
-    length = 0
-    position = 0
-    stack: list[tuple[int, int]] = []
-    spans: list[tuple[int, int, str]] = []
-    for match in _ANCHOR_MARK.finditer(marked):
-        piece = marked[position:match.start()]
-        pieces.append(piece)
-        length += len(piece)
-        position = match.end()
-        if match.group(1):
-            stack.append((ord(match.group(1)) - _ANCHOR_BASE, length))
-        elif stack:
-            index, start = stack.pop()
-            spans.append((start, length, targets[index]))
-    pieces.append(marked[position:])
-    text = "".join(pieces)
-    # Marks kept apart spaces and punctuation that the assembly would have joined: join them now.
-    removed = [m.start() for m in _SPACE_BETWEEN_MARKS.finditer(text)]
-    if removed:
-        keep = [True] * (len(text) + 1)
-        for index in removed:
-            keep[index] = False
-        shift = [0] * (len(text) + 1)
-        running = 0
-        for index in range(len(text) + 1):
-            shift[index] = running
-            if not keep[index]:
-                running += 1
-        text = "".join(char for char, kept in zip(text, keep) if kept)
-        spans = [(start - shift[start], end - shift[end], target) for start, end, target in spans]
-    trimmed = []
-    for start, end, target in spans:
-        while start < end and text[start].isspace():
-            start += 1
-        while end > start and text[end - 1].isspace():
-            end -= 1
-        if end > start:
-            trimmed.append((start, end, target))
-    trimmed.sort()
-    return text, trimmed
-
-
 def _leftover_tag_replacement(m: re.Match) -> str:
     return "\n" if m.group(1) else ""
 
@@ -540,8 +474,8 @@ class WikitextCleaner:
     def _clean(self, wikitext: str) -> CleanPage:
         if LINKS_MARK in wikitext or HEADING_MARK in wikitext:  # not XML characters, but be sure
             wikitext = wikitext.replace(LINKS_MARK, "").replace(HEADING_MARK, "")
-        if _ANCHOR_OPEN in wikitext or _ANCHOR_CLOSE in wikitext:  # private-use characters a page may hold
-            wikitext = wikitext.replace(_ANCHOR_OPEN, "").replace(_ANCHOR_CLOSE, "")
+        if ANCHOR_OPEN in wikitext or ANCHOR_CLOSE in wikitext:  # private-use characters a page may hold
+            wikitext = wikitext.replace(ANCHOR_OPEN, "").replace(ANCHOR_CLOSE, "")
         harvested: deque = deque()
         text = HTML_COMMENT.sub("", wikitext) if "<!--" in wikitext else wikitext
         if "<" in text:
@@ -558,7 +492,7 @@ class WikitextCleaner:
         walk.walk(0, len(tokens))
         while harvested:  # marks lost inside dropped markup: their links still count, at the end
             walk.add_harvested()
-        text, spans = _extract_anchors(_assemble(walk.out), anchors)
+        text, spans = extract_anchors(_assemble(walk.out), anchors)
         return CleanPage(text, list(dict.fromkeys(walk.links)), spans)
 
     def classify(self, raw: str) -> tuple[int, str]:
