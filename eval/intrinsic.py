@@ -2,6 +2,12 @@
 
 The held-out shards are read in file order and masked with a fixed seed, so two models evaluated on
 the same data see exactly the same masked inputs.
+
+A held-out instance's B may come from a training document (a linked partner usually is one, a random
+B always is). ``mlm_acc`` and ``mlm_loss`` count only the masked tokens of held-out documents (A, and
+B where ``b_heldout``); ``mlm_acc_all_tokens`` counts every masked token. Shards written before the
+``b_heldout`` column existed have no such information: then both figures count every token and
+``mlm_scope`` says ``all_tokens``.
 """
 
 from __future__ import annotations
@@ -74,7 +80,9 @@ def evaluate(model_dir: str, data_dir: str, max_instances: int | None = None, ba
     config = StreamConfig(batch_size, seed=seed, shuffle=False, bucket_batches=0, max_seq_len=max_seq_len)
     stream = InstanceStream(shards, work_units(shards), masker, config, 0, 1, masker.is_special.size,
                             tokenizer.pad_token_id)
+    b_heldout = _b_heldout(shard_paths(data_dir, split))
     mlm_loss_sum = mlm_correct = mlm_tokens = drp_loss_sum = instances = 0.0
+    all_correct = all_tokens = 0.0
     correct = [0] * len(RELATIONS)
     count = [0] * len(RELATIONS)
     for batch in stream.epoch_batches(0):
@@ -85,9 +93,13 @@ def evaluate(model_dir: str, data_dir: str, max_instances: int | None = None, ba
         output = model(input_ids=batch.input_ids, token_type_ids=batch.token_type_ids,
                        attention_mask=batch.attention_mask, mlm_positions=batch.mlm_positions,
                        mlm_labels=batch.mlm_labels, relation=batch.relation)
-        mlm_loss_sum += F.cross_entropy(output.mlm_logits.float(), batch.mlm_labels, reduction="sum").item()
-        mlm_correct += (output.mlm_logits.argmax(-1) == batch.mlm_labels).sum().item()
-        mlm_tokens += batch.mlm_labels.numel()
+        hits = output.mlm_logits.argmax(-1) == batch.mlm_labels
+        all_correct += hits.sum().item()
+        all_tokens += batch.mlm_labels.numel()
+        own = _heldout_positions(batch, b_heldout)
+        mlm_loss_sum += F.cross_entropy(output.mlm_logits.float()[own], batch.mlm_labels[own], reduction="sum").item()
+        mlm_correct += hits[own].sum().item()
+        mlm_tokens += int(own.sum())
         drp_loss_sum += F.cross_entropy(output.drp_logits.float(), batch.relation, reduction="sum").item()
         predicted = output.drp_logits.argmax(-1)
         for index in range(len(RELATIONS)):
@@ -103,6 +115,9 @@ def evaluate(model_dir: str, data_dir: str, max_instances: int | None = None, ba
         "mlm_loss": mlm_loss_sum / max(mlm_tokens, 1),
         "mlm_acc": mlm_correct / max(mlm_tokens, 1),
         "mlm_tokens": int(mlm_tokens),
+        "mlm_scope": "heldout_tokens" if b_heldout is not None else "all_tokens",
+        "mlm_acc_all_tokens": all_correct / max(all_tokens, 1),
+        "mlm_tokens_all": int(all_tokens),
         "drp_loss": drp_loss_sum / instances if has_drp else None,
         "drp_acc": sum(correct) / instances if has_drp else None,
         "drp_acc_per_relation": {name: (c / n if n and has_drp else None) for name, c, n in zip(RELATIONS, correct, count)},
@@ -117,6 +132,33 @@ def evaluate(model_dir: str, data_dir: str, max_instances: int | None = None, ba
         "data": data_dir,
     }
     return result
+
+
+def _b_heldout(paths: list[str]):
+    """Per global row of the shard set (the loader's ``row_ids``), whether B is held-out text; None
+    when a shard predates the column."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    flags = []
+    for path in paths:
+        parquet = pq.ParquetFile(path)
+        if "b_heldout" not in parquet.schema_arrow.names:
+            return None
+        column = parquet.read(columns=["b_heldout"]).column(0).to_pylist()
+        flags.extend(bool(value) for value in column)
+    return np.array(flags, dtype=bool)
+
+
+def _heldout_positions(batch, b_heldout) -> torch.Tensor:
+    """Mask over ``batch.mlm_positions``: the token belongs to a held-out document (A, or B when B is)."""
+    if b_heldout is None:
+        return torch.ones_like(batch.mlm_labels, dtype=torch.bool)
+    width = batch.input_ids.shape[1]
+    rows = batch.mlm_positions // width
+    in_b = batch.token_type_ids.reshape(-1)[batch.mlm_positions] == 1
+    b_is_heldout = torch.from_numpy(b_heldout[batch.row_ids.numpy()])[rows]
+    return ~in_b | b_is_heldout
 
 
 def _head(batch, n: int):

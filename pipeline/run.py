@@ -18,9 +18,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from linkbert import schemas
 from linkbert.pipeline import sources
-from linkbert.pipeline.edges.hyperlinks import ResolveLinks
+from linkbert.pipeline.edges.hyperlinks import LinkIndex, ResolveLinks, ResolveSegmentLinks
 from linkbert.pipeline.edges.random import RandomEdges
-from linkbert.pipeline.instances.pairing import MakeInstances
+from linkbert.pipeline.instances.pairing import ANCHOR_POLICIES, LINK_SCOPES, MakeInstances
 from linkbert.pipeline.instances.segment import Segment
 from linkbert.pipeline.instances.tokenizer import BuildTokenizer
 from linkbert.pipeline.outcome import losses_exit_code
@@ -31,7 +31,7 @@ from linkbert.pipeline.shards.card import write_dataset_card
 from linkbert.pipeline.shards.manifest import write_manifest
 from linkbert.pipeline.shards.writer import WriteParquetShards, instance_stats
 
-LINK_TYPES = ("hyperlink", "citation", "tfidf", "random")
+LINK_TYPES = ("hyperlink", "citation", "tfidf", "random", "none")
 
 
 def add_parser(subparsers) -> None:
@@ -49,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="input format (text: one document per file, or per JSON line with id/title/text)")
     parser.add_argument("--input", required=True, help="input files: a glob or comma-separated globs (gs:// works)")
     parser.add_argument("--output", required=True, help="output directory (gs:// works)")
-    parser.add_argument("--links", choices=LINK_TYPES, help="edge source (default: hyperlink for wikipedia, citation for pubmed/pmc)")
+    parser.add_argument("--links", choices=LINK_TYPES, help="edge source (default: hyperlink for wikipedia, citation for pubmed/pmc;"
+                        " none: no edges, contiguous/random pairs 50/50 as BERT's NSP)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="clear an --output that holds an earlier run (default: refuse)")
     parser.add_argument("--tfidf-k", type=int_at_least(1), default=5, help="TF-IDF neighbours per document with --links tfidf (default 5)")
@@ -58,14 +59,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tokenizer", help="local tokenizer directory or vocab.txt; default: train WordPiece on the corpus")
     group.add_argument("--vocab-size", type=int_at_least(16), default=30522, help="WordPiece vocabulary size when training (default 30522)")
     group.add_argument("--no-lowercase", dest="lowercase", action="store_false", help="keep case (default: lower-case)")
+    group.add_argument("--strip-accents", action="store_true",
+                       help="strip diacritics when training a tokenizer (default: keep them: ā, š, й stay distinct)")
     group.add_argument("--tokenizer-sample-docs", type=int_at_least(1), default=20000, help="documents sampled to train the tokenizer")
     group = parser.add_argument_group("instances")
-    group.add_argument("--segment-tokens", type=int_at_least(8), default=256, help="maximum tokens per segment (default 256)")
+    group.add_argument("--segment-tokens", type=int_at_least(8), default=254,
+                       help="maximum tokens per segment (default 254: two segments and 3 special tokens fit 512)")
     group.add_argument("--max-seq-len", type=int_at_least(16), default=512, help="maximum tokens per instance (default 512)")
     group.add_argument("--dupe-factor", type=int_at_least(1), default=1, help="pairing rounds with different seeds (default 1)")
     group.add_argument("--heldout-fraction", type=float_in(0.0, 1.0), default=0.01, help="fraction of documents held out (default 0.01)")
     group.add_argument("--no-diversity", dest="diversity", action="store_false",
                        help="draw linked targets uniformly instead of proportional to 1/in-degree")
+    group.add_argument("--link-scope", choices=LINK_SCOPES, default="segment",
+                       help="linked B from a document linked inside A's span (segment, default, where link positions"
+                            " exist) or anywhere in A's document (document)")
+    group.add_argument("--anchors", choices=ANCHOR_POLICIES, default="balanced",
+                       help="balanced (default): only anchors with every relation available, drawn uniformly, so A alone"
+                            " does not predict the relation; all: the paper's per-anchor draw (more instances, label"
+                            " guessable from A)")
     group.add_argument("--max-redirect-hops", type=int_at_least(0), default=3, help="redirect chain length followed (default 3)")
     group = parser.add_argument_group("shards")
     group.add_argument("--rows-per-shard", type=int_at_least(1), default=50000, help="instance rows per shard when --num-shards is not given")
@@ -87,8 +98,10 @@ def read_documents(pipeline: beam.Pipeline, config: argparse.Namespace) -> dict:
     return sources.get(config.source).read(pipeline, config)
 
 
-def build_edges(documents, redirects, link_type: str, config: argparse.Namespace):
-    """The edge source chosen by --links."""
+def build_edges(documents, redirects, link_type: str, config: argparse.Namespace, index=None):
+    """The edge source chosen by --links (``index``: a shared ``LinkIndex`` for hyperlinks/citations)."""
+    if link_type == "none":
+        return documents.pipeline | "NoEdges" >> beam.Create([])
     if link_type == "tfidf":
         from linkbert.pipeline.edges.tfidf import TfidfEdges
 
@@ -98,8 +111,9 @@ def build_edges(documents, redirects, link_type: str, config: argparse.Namespace
     inputs = {"documents": documents}
     if redirects is not None and link_type == "hyperlink":
         inputs["redirects"] = redirects
-    key_field = sources.get(config.source).link_key
-    return inputs | "Links" >> ResolveLinks(link_type, config.max_redirect_hops, key_field)
+    if index is not None:
+        inputs["index"] = index
+    return inputs | "Links" >> ResolveLinks(link_type, config.max_redirect_hops, sources.get(config.source).link_key)
 
 
 def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: dict | None = None) -> None:
@@ -114,15 +128,28 @@ def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: 
     tokenizer = documents | "Tokenizer" >> BuildTokenizer(
         FileSystems.join(output, "tokenizer"), seed, config.vocab_size, config.lowercase,
         config.tokenizer_sample_docs, local_path=config.tokenizer,
+        strip_accents=getattr(config, "strip_accents", False),
     )
-    edges = build_edges(documents, source.get("redirects"), link_type, config)
+    link_index = None
+    if link_type == "hyperlink":  # positions exist: segments resolve their own anchors through the same index
+        link_inputs = {"documents": documents}
+        if source.get("redirects") is not None:
+            link_inputs["redirects"] = source["redirects"]
+        link_index = link_inputs | "LinkIndex" >> LinkIndex(link_type, config.max_redirect_hops, sources.get(config.source).link_key)
+    edges = build_edges(documents, source.get("redirects"), link_type, config, link_index)
     segmented = documents | "Segment" >> Segment(tokenizer, config.segment_tokens)
-    paired = {"segments": segmented["segments"], "edges": edges, "tokenizer": tokenizer} | "Pair" >> MakeInstances(
-        seed, config.dupe_factor, config.diversity, config.max_seq_len, config.heldout_fraction
+    if link_index is not None:
+        segments = {"segments": segmented["segments"], "index": link_index} | "SegmentLinks" >> ResolveSegmentLinks()
+    else:
+        segments = segmented["segments"] | "NoSegmentLinks" >> beam.Map(
+            lambda s: {**{k: v for k, v in s.items() if k != "link_titles"}, "outlinks": None})
+    paired = {"segments": segments, "edges": edges, "tokenizer": tokenizer} | "Pair" >> MakeInstances(
+        seed, config.dupe_factor, config.diversity, config.max_seq_len, config.heldout_fraction,
+        link_scope=config.link_scope, anchor_policy=config.anchors, with_links=link_type != "none",
     )
 
     def strip_split(instance):
-        return {key: value for key, value in instance.items() if key != "split"}
+        return {key: value for key, value in instance.items() if key != "split" and not key.startswith("_")}
 
     by_split = paired["instances"] | "SplitHeldout" >> beam.Partition(lambda row, _: int(row["split"] == "heldout"), 2)
     table_stats = [
@@ -132,7 +159,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: 
         edges | "WriteEdges" >> WriteParquetShards(
             FileSystems.join(output, "edges"), "edges", "part", lambda e: (e["src"], e["dst"], e["link_type"]), seed,
             rows_per_shard=2000000),
-        segmented["segments"] | "WriteSegments" >> WriteParquetShards(
+        segments | "WriteSegments" >> WriteParquetShards(
             FileSystems.join(output, "segments"), "segments", "part", lambda s: (s["doc_id"], s["seg_idx"]), seed,
             rows_per_shard=200000, tokenizer=tokenizer),
     ]
@@ -156,6 +183,8 @@ def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: 
 
     options_record = {key: value for key, value in vars(config).items() if key not in ("func", "beam_args")}
     options_record["links"] = link_type
+    options_record["effective_link_scope"] = (
+        "none" if link_type == "none" else config.link_scope if link_type == "hyperlink" else "document")
     _ = (
         table_stats
         | "AllStats" >> beam.Flatten()
@@ -163,6 +192,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: 
         | "WriteManifest" >> beam.Map(
             write_manifest, output, options_record,
             beam.pvalue.AsSingleton(tokenizer), beam.pvalue.AsSingleton(paired["relation_probabilities"]),
+            beam.pvalue.AsSingleton(paired["a_only"]),
         )
     )
 

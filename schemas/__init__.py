@@ -38,6 +38,9 @@ class SchemaError(ValueError):
 def _arrow_type(type_name: str) -> pa.DataType:
     if type_name.startswith("list<") and type_name.endswith(">"):
         return pa.list_(_arrow_type(type_name[5:-1]))
+    if type_name.startswith("struct<") and type_name.endswith(">"):  # struct<name:type,...> of scalars
+        members = [member.split(":", 1) for member in type_name[7:-1].split(",")]
+        return pa.struct([pa.field(member.strip(), _arrow_type(kind.strip())) for member, kind in members])
     try:
         return _SCALAR_TYPES[type_name]
     except KeyError:

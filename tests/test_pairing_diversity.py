@@ -31,7 +31,8 @@ def _linked_targets(tmp_path, diversity: bool) -> Counter:
             "segments": p | "S" >> beam.Create(segments),
             "edges": p | "E" >> beam.Create(edges),
             "tokenizer": p | "T" >> beam.Create([{"cls_id": 2, "sep_id": 3}]),
-        } | MakeInstances(seed=7, dupe_factor=ROUNDS, diversity=diversity, heldout_fraction=0.0)
+        } | MakeInstances(seed=7, dupe_factor=ROUNDS, diversity=diversity, heldout_fraction=0.0,
+                        anchor_policy="all")
         _ = (
             paired["instances"]
             | beam.Filter(lambda r: r["relation"] == LINKED and r["doc_a"].startswith("anchor"))

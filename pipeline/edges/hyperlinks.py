@@ -4,6 +4,11 @@ Redirect chains are resolved first on the (small) redirect table with bounded ho
 ``CoGroupByKey``; the links are then joined once against the index of document titles plus resolved
 redirect titles. Self-links and duplicates are dropped; dangling links, broken and cyclic redirect
 chains are counted, not kept.
+
+Hyperlink edges say whether a link sits in the text (``in_text``: its anchor is in the cleaned text,
+as opposed to an infobox, table or caption whose text is dropped). ``ResolveSegmentLinks`` resolves
+the anchors inside each segment's span through the same title index, so a segment knows the
+documents it links to itself (LinkBERT's "documents linked from segment A").
 """
 
 from __future__ import annotations
@@ -89,16 +94,52 @@ class _JoinLinks(beam.DoFn):
                 self._dangling.inc()
             return
         kind, dst = targets[0]
-        for src in sources:
+        for src, in_text in sources:
             if src == dst:
                 self._self_links.inc()
                 continue
             (self._direct if kind == DIRECT else self._via_redirect).inc()
-            yield src, dst
+            yield (src, dst), in_text
+
+
+def _explode_outlinks(document):
+    """(raw target, (src, in_text)): in_text is None for documents without link positions."""
+    positions = document.get("links")
+    in_text = None if positions is None else {link["target"] for link in positions}
+    for target in document["outlinks"]:
+        yield target, (document["doc_id"], None if in_text is None else target in in_text)
+
+
+def _any_in_text(flags):
+    flags = list(flags)
+    return None if all(flag is None for flag in flags) else any(bool(flag) for flag in flags)
+
+
+class LinkIndex(beam.PTransform):
+    """{"documents", "redirects"?} -> (link target, (kind, doc_id)): every document's own key (title
+    for hyperlinks, doc_id for citations) and every redirect title whose chain ends at a document."""
+
+    def __init__(self, link_type: str, max_redirect_hops: int = 3, key_field: str | None = None):
+        super().__init__()
+        self._link_type = link_type
+        self._max_redirect_hops = max_redirect_hops
+        self._key_field = key_field or ("title" if link_type == "hyperlink" else "doc_id")
+
+    def expand(self, inputs):
+        documents = inputs["documents"]
+        redirects = inputs.get("redirects")
+        key_field = self._key_field
+        doc_titles = documents | "KeyByTarget" >> beam.Map(lambda d: (d[key_field], d["doc_id"]))
+        index = [doc_titles | "DirectIndex" >> beam.Map(lambda kv: (kv[0], (DIRECT, kv[1])))]
+        if redirects is not None:
+            resolved = (redirects, doc_titles) | "ResolveRedirects" >> ResolveRedirects(self._max_redirect_hops)
+            index.append(resolved | "RedirectIndex" >> beam.Map(lambda kv: (kv[0], (VIA_REDIRECT, kv[1]))))
+        return index | "Index" >> beam.Flatten()
 
 
 class ResolveLinks(beam.PTransform):
-    """documents (+ redirects) -> edge rows of ``link_type``.
+    """{"documents", "redirects"?, "index"?} -> edge rows of ``link_type`` (``index``: a ``LinkIndex``
+    already built, shared with ``ResolveSegmentLinks``).
 
     Documents are keyed by title for hyperlinks and by doc_id for citations (out-links are PMIDs);
     ``key_field="doc_id"`` resolves hyperlinks by id too (sources whose links name target ids).
@@ -111,22 +152,71 @@ class ResolveLinks(beam.PTransform):
         self._key_field = key_field or ("title" if link_type == "hyperlink" else "doc_id")
 
     def expand(self, inputs):
-        documents = inputs["documents"]
-        redirects = inputs.get("redirects")
         link_type = self._link_type
-        key_field = self._key_field
-        doc_titles = documents | "KeyByTarget" >> beam.Map(lambda d: (d[key_field], d["doc_id"]))
-        index = [doc_titles | "DirectIndex" >> beam.Map(lambda kv: (kv[0], (DIRECT, kv[1])))]
-        if redirects is not None:
-            resolved = (redirects, doc_titles) | "ResolveRedirects" >> ResolveRedirects(self._max_redirect_hops)
-            index.append(resolved | "RedirectIndex" >> beam.Map(lambda kv: (kv[0], (VIA_REDIRECT, kv[1]))))
-        links = documents | "ExplodeOutlinks" >> beam.FlatMap(
-            lambda d: ((target, d["doc_id"]) for target in d["outlinks"])
-        )
+        index = inputs.get("index")
+        if index is None:
+            index = inputs | "LinkIndex" >> LinkIndex(link_type, self._max_redirect_hops, self._key_field)
+        links = inputs["documents"] | "ExplodeOutlinks" >> beam.FlatMap(_explode_outlinks)
         return (
-            {"index": index | "Index" >> beam.Flatten(), "links": links}
+            {"index": index, "links": links}
             | "JoinLinks" >> beam.CoGroupByKey()
             | "Resolve" >> beam.ParDo(_JoinLinks(link_type))
-            | "Dedup" >> beam.Distinct()
-            | "ToEdgeRows" >> beam.Map(lambda pair: {"src": pair[0], "dst": pair[1], "link_type": link_type, "score": None})
+            | "Dedup" >> beam.CombinePerKey(_any_in_text)
+            | "ToEdgeRows" >> beam.MapTuple(
+                lambda pair, in_text: {"src": pair[0], "dst": pair[1], "link_type": link_type, "score": None,
+                                       "in_text": in_text})
         )
+
+
+class _ResolveSegmentTitles(beam.DoFn):
+    def setup(self):
+        self._resolved = counter("segments.links_resolved")
+        self._dangling = counter("segments.links_dangling")
+
+    def process(self, element):
+        _, grouped = element
+        targets = sorted(grouped["index"])
+        for doc_id, seg_idx in grouped["requests"]:
+            if not targets:
+                self._dangling.inc()
+            elif targets[0][1] != doc_id:
+                self._resolved.inc()
+                yield (doc_id, seg_idx), targets[0][1]
+
+
+def _with_outlinks(element):
+    _, grouped = element
+    for segment in grouped["segment"]:
+        row = {key: value for key, value in segment.items() if key != "link_titles"}
+        row["outlinks"] = sorted(set(grouped["dsts"]))
+        yield row
+
+
+def _without_titles(segment):
+    row = {key: value for key, value in segment.items() if key != "link_titles"}
+    row["outlinks"] = None if segment.get("link_titles") is None else []
+    return row
+
+
+class ResolveSegmentLinks(beam.PTransform):
+    """{"segments" (with ``link_titles``: raw targets of the anchors in the segment, or None), "index"}
+    -> segments with ``outlinks``: the doc_ids those anchors resolve to (None without positions)."""
+
+    def expand(self, inputs):
+        with_titles, without = inputs["segments"] | "HasTitles" >> beam.Partition(
+            lambda segment, _: 0 if segment.get("link_titles") else 1, 2)
+        requests = with_titles | "TitleRequests" >> beam.FlatMap(
+            lambda s: ((title, (s["doc_id"], s["seg_idx"])) for title in sorted(set(s["link_titles"]))))
+        resolved = (
+            {"index": inputs["index"], "requests": requests}
+            | "JoinTitles" >> beam.CoGroupByKey()
+            | "ResolveTitles" >> beam.ParDo(_ResolveSegmentTitles())
+        )
+        keyed = with_titles | "KeySegments" >> beam.Map(lambda s: ((s["doc_id"], s["seg_idx"]), s))
+        linked = (
+            {"segment": keyed, "dsts": resolved}
+            | "JoinSegments" >> beam.CoGroupByKey()
+            | "WithOutlinks" >> beam.FlatMap(_with_outlinks)
+        )
+        plain = without | "NoTitles" >> beam.Map(_without_titles)
+        return (linked, plain) | "AllSegments" >> beam.Flatten()

@@ -18,6 +18,7 @@ class _ChooseRandomDocument(beam.DoFn):
     def setup(self):
         self._empty_bucket = counter("pairing.fallback.random_bucket_empty")
         self._only_self = counter("pairing.fallback.random_no_other_document")
+        self._stepped = counter("pairing.random_stepped_over_excluded")
 
     def process(self, element):
         _, grouped = element
@@ -27,16 +28,21 @@ class _ChooseRandomDocument(beam.DoFn):
                 self._empty_bucket.inc()
                 continue
             index = stable_choice_index(len(members), self._seed, request["round"], request["doc_a"], request["seg_a"], "random-doc")
-            if members[index] == request["doc_a"]:
-                if len(members) == 1:
-                    self._only_self.inc()
-                    continue
-                index = (index + 1) % len(members)
-            yield members[index], request
+            excluded = request.get("exclude") or (request["doc_a"],)
+            excluded = set(excluded) | {request["doc_a"]}
+            for step in range(len(members)):  # the next member that is neither A's document nor excluded
+                if members[(index + step) % len(members)] not in excluded:
+                    if step:
+                        self._stepped.inc()
+                    yield members[(index + step) % len(members)], {k: v for k, v in request.items() if k != "exclude"}
+                    break
+            else:
+                self._only_self.inc()
 
 
 class RandomPartners(beam.PTransform):
-    """{"documents": doc_ids, "requests": dicts with doc_a, seg_a, round} -> (doc_b, request), doc_b != doc_a.
+    """{"documents": doc_ids, "requests": dicts with doc_a, seg_a, round} -> (doc_b, request), doc_b != doc_a
+    and doc_b not in the request's optional ``exclude`` (removed from the request passed on).
 
     Documents are bucketed by a stable hash (about DOCS_PER_RANDOM_BUCKET per bucket); each request
     goes to a uniformly drawn bucket and picks a document there, so no worker holds the corpus.

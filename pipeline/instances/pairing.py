@@ -1,108 +1,57 @@
 """Segments + edges -> pretraining instances [CLS] A [SEP] B [SEP] labelled contiguous / random / linked.
 
-For every anchor segment A and every round, one relation is drawn among those available to A
-(contiguous needs a next segment, linked needs an out-link to a document with segments, random is
-always available). The draw uses per-availability-class probabilities solved so that the global mix
-is as close to 1/3 each as the corpus allows, while staying close to uniform within each class.
-The draws of one document's anchors are spread evenly (``relation_uniform``), so the realised mix
-matches those probabilities within a fraction of a point rather than within binomial noise.
+Which segments are anchors and how their relations are drawn is the ``relations`` module's job
+(default: only anchors with all three relations available, drawn uniformly, so nothing about A
+predicts the relation; the pipeline measures that with an A-only classifier).
 
-Linked targets are drawn among A's document's out-links with probability proportional to
-1/in-degree (LinkBERT's diversity adjustment) or uniformly (``diversity=False``). Random partners are
-found without a whole-corpus side input: documents are bucketed by a stable hash, a request goes to a
-random bucket and picks a document there. Every choice is seeded from (seed, round, doc_id, seg_idx).
+Linked B: a segment of a document linked from inside A's own span (``link_scope="segment"``, the
+paper's X_B ⊆ X(j) with (X(i), X(j)) ∈ E, wherever segments carry ``outlinks``) or from anywhere in
+A's document (``"document"``, and for link types without positions: citations, TF-IDF, random
+edges), drawn ∝ 1/in-degree (LinkBERT's diversity adjustment) or uniformly (``diversity=False``).
+Random B: a segment of a random training document that is neither A's nor one A's document links to;
+found without a whole-corpus side input (``RandomPartners``: stable-hash buckets).
+
+Held-out split, by document (``is_heldout``): a held-out document's tokens never reach a train
+instance, as A or as B (train anchors link only to train documents; random B are train documents).
+A held-out A may pair with a train B; ``b_heldout`` says so, for the evaluation.
+Every choice is seeded from (seed, round, doc_id, seg_idx).
 """
 
 from __future__ import annotations
 
 import bisect
+import random
 
 import apache_beam as beam
 
 from linkbert.pipeline.edges.random import RandomPartners
 from linkbert.pipeline.records import counter
-from linkbert.pipeline.stablehash import stable_choice_index, stable_uniform
+from linkbert.pipeline.stablehash import stable_choice_index, stable_hash, stable_uniform
 
-CONTIGUOUS, RANDOM, LINKED = 0, 1, 2
-RELATION_NAMES = {CONTIGUOUS: "contiguous", RANDOM: "random", LINKED: "linked"}
-AVAILABILITY_CLASSES = ("R", "RC", "RL", "RCL")
+from linkbert.pipeline.instances.relations import (  # noqa: F401 - re-exported
+    A_ONLY_FEATURES,
+    A_ONLY_SAMPLE,
+    ANCHOR_POLICIES,
+    AVAILABILITY_CLASSES,
+    CONTIGUOUS,
+    LINKED,
+    RANDOM,
+    RELATION_NAMES,
+    a_only_classifier,
+    availability_class,
+    draw_balanced,
+    draw_relation,
+    relation_uniform,
+    solve_relation_probabilities,
+)
 
-
-def availability_class(has_next: bool, has_links: bool) -> str:
-    return "R" + ("C" if has_next else "") + ("L" if has_links else "")
-
-
-def solve_relation_probabilities(class_counts: dict[str, int]) -> dict[str, tuple[float, float, float]]:
-    """Per availability class, the probabilities (contiguous, random, linked) of the draw.
-
-    A small linear program: first minimise the distance of the global mix from 1/3 each, then,
-    among the solutions, the distance from a uniform draw among the available relations.
-    """
-    from scipy.optimize import linprog
-
-    n_r, n_rc, n_rl, n_rcl = (float(class_counts.get(name, 0)) for name in AVAILABILITY_CLASSES)
-    total = n_r + n_rc + n_rl + n_rcl
-    uniform = {"R": (0.0, 1.0, 0.0), "RC": (0.5, 0.5, 0.0), "RL": (0.0, 0.5, 0.5), "RCL": (1 / 3, 1 / 3, 1 / 3)}
-    if total == 0:
-        return uniform
-    target = total / 3
-    # Variables: qc (RC->contiguous), ql (RL->linked), pc, pl (RCL->contiguous, linked),
-    # eC, eL, eR (global mix deviations), u1..u4 (deviations from the uniform draw).
-    big, small = 1000.0 / total, 1.0 / total
-    cost = [0, 0, 0, 0, big, big, big, small * n_rc, small * n_rl, small * n_rcl, small * n_rcl]
-    contiguous = [n_rc, 0, n_rcl, 0]
-    linked = [0, n_rl, 0, n_rcl]
-    rows, bounds_rhs = [], []
-
-    def absolute(coefficients, constant, slack_index):
-        # |coefficients . x + constant| <= slack
-        for sign in (1, -1):
-            row = [sign * c for c in coefficients] + [0.0] * 7
-            row[slack_index] = -1.0
-            rows.append(row)
-            bounds_rhs.append(-sign * constant)
-
-    absolute(contiguous, -target, 4)
-    absolute(linked, -target, 5)
-    absolute([-c - l for c, l in zip(contiguous, linked)], total - target, 6)
-    absolute([1, 0, 0, 0], -0.5, 7)
-    absolute([0, 1, 0, 0], -0.5, 8)
-    absolute([0, 0, 1, 0], -1 / 3, 9)
-    absolute([0, 0, 0, 1], -1 / 3, 10)
-    rows.append([0, 0, 1, 1] + [0.0] * 7)  # pc + pl <= 1
-    bounds_rhs.append(1.0)
-    bounds = [(0, 1)] * 4 + [(0, None)] * 7
-    solution = linprog(cost, A_ub=rows, b_ub=bounds_rhs, bounds=bounds, method="highs")
-    if not solution.success:
-        return uniform
-    qc, ql, pc, pl = (min(1.0, max(0.0, value)) for value in solution.x[:4])
-    return {
-        "R": (0.0, 1.0, 0.0),
-        "RC": (qc, 1.0 - qc, 0.0),
-        "RL": (0.0, 1.0 - ql, ql),
-        "RCL": (pc, max(0.0, 1.0 - pc - pl), pl),
-    }
+LINK_SCOPES = ("segment", "document")
+DOCS_PER_BALANCE_BUCKET = 4096
 
 
-_GOLDEN_FRACTION = 0.6180339887498949
-
-
-def relation_uniform(offset: float, seg_idx: int) -> float:
-    """The uniform that draws anchor ``seg_idx``'s relation: a golden-ratio (Weyl) sequence from a
-    per-document seeded ``offset``. Within a document the draws are spread evenly over [0, 1), so each
-    document's relation counts stay within about one of their expectation and the corpus-wide mix
-    tracks the solved probabilities far closer than independent draws would (binomial noise is about
-    a point on a few thousand anchors); across documents the offsets are independent."""
-    return (offset + seg_idx * _GOLDEN_FRACTION) % 1.0
-
-
-def draw_relation(probabilities: tuple[float, float, float], uniform: float) -> int:
-    p_contiguous, p_random, _ = probabilities
-    if uniform < p_contiguous:
-        return CONTIGUOUS
-    if uniform < p_contiguous + p_random:
-        return RANDOM
-    return LINKED
+def is_heldout(seed: int, doc_id: str, fraction: float) -> bool:
+    """The split of a document: a pure function of (seed, doc_id), so every stage agrees on it."""
+    return stable_uniform(seed, "heldout", doc_id) < fraction
 
 
 def choose_link(edges: list[tuple[str, str, int]], uniform: float, diversity: bool) -> tuple[str, str]:
@@ -117,15 +66,21 @@ def choose_link(edges: list[tuple[str, str, int]], uniform: float, diversity: bo
     return edges[index][0], edges[index][1]
 
 
-def make_pair(a_ids: list[int], b_ids: list[int], cls_id: int, sep_id: int, max_seq_len: int) -> tuple[list[int], int]:
-    """[CLS] A [SEP] B [SEP], truncating the longer side from its end until it fits; returns (ids, b_start)."""
+def make_pair(a_ids: list[int], b_ids: list[int], cls_id: int, sep_id: int, max_seq_len: int,
+              uniform: float | None = None) -> tuple[list[int], int]:
+    """[CLS] A [SEP] B [SEP]; returns (ids, b_start). When the pair is too long the longer side loses a
+    token at a time, as BERT's ``truncate_seq_pair`` does: from its front or its back, drawn from the
+    seeded ``uniform`` (None: always the back). The defaults (2 x 254 + 3 <= 512) never truncate."""
     a_ids, b_ids = list(a_ids), list(b_ids)
     budget = max_seq_len - 3
-    while len(a_ids) + len(b_ids) > budget:
-        if len(a_ids) >= len(b_ids):
-            a_ids.pop()
-        else:
-            b_ids.pop()
+    excess = len(a_ids) + len(b_ids) - budget
+    step = 0
+    while excess > 0:
+        side = a_ids if len(a_ids) >= len(b_ids) else b_ids
+        front = uniform is not None and (int(uniform * (1 << 20)) >> (step % 20)) & 1 == 1
+        del side[0 if front else -1]
+        excess -= 1
+        step += 1
     return [cls_id, *a_ids, sep_id, *b_ids, sep_id], len(a_ids) + 2
 
 
@@ -136,8 +91,10 @@ class _InstanceBuilder:
         self._heldout_fraction = heldout_fraction
 
     def build(self, request: dict, doc_b: str, seg_b: int, b_ids: list[int], tokenizer: dict) -> dict:
-        input_ids, b_start = make_pair(request["a_ids"], b_ids, tokenizer["cls_id"], tokenizer["sep_id"], self._max_seq_len)
-        heldout = stable_uniform(self._seed, "heldout", request["doc_a"]) < self._heldout_fraction
+        truncation = stable_uniform(self._seed, request["round"], request["doc_a"], request["seg_a"], "truncate")
+        input_ids, b_start = make_pair(request["a_ids"], b_ids, tokenizer["cls_id"], tokenizer["sep_id"],
+                                       self._max_seq_len, truncation)
+        heldout = is_heldout(self._seed, request["doc_a"], self._heldout_fraction)
         return {
             "input_ids": input_ids,
             "b_start": b_start,
@@ -149,46 +106,115 @@ class _InstanceBuilder:
             "seg_b": seg_b,
             "round": request["round"],
             "num_tokens": len(input_ids),
+            "b_heldout": is_heldout(self._seed, doc_b, self._heldout_fraction),
             "split": "heldout" if heldout else "train",
+            "_features": request["features"],
         }
 
 
-class _PlanInstances(beam.DoFn):
-    """Per document: draw each anchor's relation; emit contiguous instances and link/random requests."""
+class _Anchors:
+    """One document's segments and links, seen from its anchors: which partners each may link to."""
 
-    def __init__(self, seed: int, dupe_factor: int, diversity: bool, max_seq_len: int, heldout_fraction: float):
+    def __init__(self, doc_id, segments, edges, seed, heldout_fraction, link_scope):
+        self.doc_id = doc_id
+        self.segments = segments  # [(input_ids, outlinks or None)] in seg_idx order
+        self.heldout = is_heldout(seed, doc_id, heldout_fraction)
+        # A train anchor links only to train documents: no held-out token reaches a train instance.
+        usable = [edge for edge in edges if self.heldout or not is_heldout(seed, edge[0], heldout_fraction)]
+        self.doc_edges = usable
+        self.by_target = {}
+        for edge in usable:
+            self.by_target.setdefault(edge[0], edge)
+        self.link_scope = link_scope
+        self.exclude = sorted({edge[0] for edge in edges} | {doc_id})
+
+    def candidates(self, seg_idx: int) -> list[tuple[str, str, int]]:
+        outlinks = self.segments[seg_idx][1]
+        if self.link_scope == "document" or outlinks is None:
+            return self.doc_edges  # no link positions (citations, TF-IDF, random edges)
+        return [self.by_target[dst] for dst in outlinks if dst in self.by_target]
+
+    def features(self, seg_idx: int, candidates) -> tuple:
+        n = len(self.segments)
+        return (seg_idx, int(seg_idx + 1 == n), n, len(self.segments[seg_idx][0]), int(bool(candidates)),
+                int(bool(self.doc_edges)))
+
+
+def _open_document(element, seed, heldout_fraction, link_scope) -> _Anchors | None:
+    doc_id, grouped = element
+    segments = next(iter(grouped["segments"]), None)
+    if not segments:
+        return None  # a document without segments (only edges pointing at it) plans nothing
+    return _Anchors(doc_id, segments, sorted(set(grouped["edges"])), seed, heldout_fraction, link_scope)
+
+
+class _PlanInstances(beam.DoFn):
+    """Per document: choose its anchors and draw each one's relation (``relations`` module); emit
+    contiguous instances and link/random requests."""
+
+    def __init__(self, seed: int, dupe_factor: int, diversity: bool, max_seq_len: int, heldout_fraction: float,
+                 link_scope: str, anchor_policy: str, with_links: bool):
         self._seed = seed
         self._dupe_factor = dupe_factor
         self._diversity = diversity
+        self._heldout_fraction = heldout_fraction
+        self._link_scope = link_scope
+        self._policy = anchor_policy
+        self._with_links = with_links
         self._builder = _InstanceBuilder(seed, max_seq_len, heldout_fraction)
 
     def setup(self):
+        self._segments = counter("pairing.segments")
         self._anchors = counter("pairing.anchors")
+        self._not_anchors = counter("pairing.segments_not_anchors")
         self._drawn = {relation: counter(f"pairing.drawn.{name}") for relation, name in RELATION_NAMES.items()}
 
     def process(self, element, probabilities, tokenizer):
         doc_id, grouped = element
-        # A document without segments (only edges pointing at it) plans nothing.
-        segments = next(iter(grouped["segments"]), [])
-        edges = sorted(set(grouped["edges"]))
-        seed = self._seed
+        starts = dict(next(iter(grouped["starts"]), []))
+        document = next(iter(grouped["document"]), None)
+        if document is None:
+            return
+        doc = _open_document((doc_id, document), self._seed, self._heldout_fraction, self._link_scope)
+        if doc is None:
+            return
+        seed, segments = self._seed, doc.segments
+        candidates = [doc.candidates(index) for index in range(len(segments))]
+        num_relations = 3 if self._with_links else 2
+        num_kept = sum(1 for index in range(len(segments)) if _balanced_anchor(doc, index, candidates, self._with_links))
         for round_index in range(self._dupe_factor):
             offset = stable_uniform(seed, round_index, doc_id, "relation")
-            for seg_idx, a_ids in enumerate(segments):
+            # balanced: this document's share of its bucket's cyclic sequence, in a seeded order
+            balanced = [(starts.get(round_index, 0) + k) % num_relations for k in range(num_kept)]
+            random.Random(stable_hash(seed, round_index, doc_id, "balanced-order")).shuffle(balanced)
+            kept = 0
+            for seg_idx, (a_ids, _) in enumerate(segments):
                 has_next = seg_idx + 1 < len(segments)
-                klass = availability_class(has_next, bool(edges))
-                relation = draw_relation(probabilities[klass], relation_uniform(offset, seg_idx))
+                links = candidates[seg_idx] if self._with_links else []
+                if round_index == 0:
+                    self._segments.inc()
+                if self._policy == "balanced":
+                    if not has_next or (self._with_links and not links):
+                        if round_index == 0:
+                            self._not_anchors.inc()
+                        continue
+                    relation = balanced[kept]
+                else:
+                    klass = availability_class(has_next, bool(links))
+                    relation = draw_relation(probabilities[klass], relation_uniform(offset, seg_idx))
+                kept += 1
                 self._anchors.inc()
                 self._drawn[relation].inc()
                 request = {"doc_a": doc_id, "seg_a": seg_idx, "a_ids": a_ids, "round": round_index,
-                           "relation": relation, "link_type": None}
+                           "relation": relation, "link_type": None, "features": doc.features(seg_idx, links)}
                 if relation == CONTIGUOUS:
-                    yield self._builder.build(request, doc_id, seg_idx + 1, segments[seg_idx + 1], tokenizer)
+                    yield self._builder.build(request, doc_id, seg_idx + 1, segments[seg_idx + 1][0], tokenizer)
                 elif relation == LINKED:
-                    dst, link_type = choose_link(edges, stable_uniform(seed, round_index, doc_id, seg_idx, "link"), self._diversity)
+                    dst, link_type = choose_link(links, stable_uniform(seed, round_index, doc_id, seg_idx, "link"), self._diversity)
                     request["link_type"] = link_type
                     yield beam.pvalue.TaggedOutput("linked", (dst, request))
                 else:
+                    request["exclude"] = doc.exclude  # never one of A's out-link targets
                     yield beam.pvalue.TaggedOutput("random", request)
 
 
@@ -204,44 +230,90 @@ class _AttachPartner(beam.DoFn):
         segments = next(iter(grouped["segments"]), [])
         for request in grouped["requests"] if segments else ():
             seg_b = stable_choice_index(len(segments), self._seed, request["round"], request["doc_a"], request["seg_a"], "partner-seg")
-            yield self._builder.build(request, doc_b, seg_b, segments[seg_b], tokenizer)
+            yield self._builder.build(request, doc_b, seg_b, segments[seg_b][0], tokenizer)
 
 
-def _class_counts_of_document(element) -> list[tuple[str, int]]:
-    _, grouped = element
-    segment_lists = list(grouped["segments"])
-    if not segment_lists:
+def _balanced_anchor(doc: _Anchors, index: int, candidates, with_links: bool) -> bool:
+    return index + 1 < len(doc.segments) and (not with_links or bool(candidates[index]))
+
+
+def _bucketed_anchor_count(element, seed, heldout_fraction, link_scope, with_links, num_buckets):
+    doc = _open_document(element, seed, heldout_fraction, link_scope)
+    if doc is None:
         return []
-    num_segments = len(segment_lists[0])
-    has_links = any(True for _ in grouped["edges"])
-    return [(availability_class(True, has_links), num_segments - 1), (availability_class(False, has_links), 1)]
+    candidates = [doc.candidates(index) for index in range(len(doc.segments))]
+    count = sum(1 for index in range(len(doc.segments)) if _balanced_anchor(doc, index, candidates, with_links))
+    # train and held-out documents balance separately: each split's mix is exact on its own
+    bucket = (doc.heldout, stable_hash(seed, "balance-bucket", doc.doc_id) % num_buckets)
+    return [(bucket, (doc.doc_id, count))] if count else []
+
+
+def _bucket_starts(element, seed, rounds):
+    """Within one bucket of documents, per round: each document's start in one cyclic sequence
+    C, R, L, C, ... over the bucket's anchors (documents in a seeded order), so the bucket's mix is
+    exact to one anchor per relation and the corpus' within a point, with no corpus-wide list."""
+    _, members = element
+    members = sorted(members)
+    starts: dict[str, list] = {doc_id: [] for doc_id, _ in members}
+    for round_index in range(rounds):
+        running = 0
+        for doc_id, count in sorted(members, key=lambda m: stable_hash(seed, round_index, "balance-order", m[0])):
+            starts[doc_id].append((round_index, running))
+            running += count
+    return list(starts.items())
+
+
+def _class_counts_of_document(element, seed, heldout_fraction, link_scope, with_links) -> list[tuple[str, int]]:
+    doc = _open_document(element, seed, heldout_fraction, link_scope)
+    if doc is None:
+        return []
+    n = len(doc.segments)
+    return [(availability_class(index + 1 < n, with_links and bool(doc.candidates(index))), 1) for index in range(n)]
+
+
+def _a_only_sample(instance, seed):
+    key = stable_hash(seed, "a-only", instance["round"], instance["doc_a"], instance["seg_a"])
+    return key, (*instance["_features"], instance["relation"])
 
 
 class MakeInstances(beam.PTransform):
-    """{"segments", "edges", "tokenizer"} -> {"instances", "relation_probabilities"}.
+    """{"segments", "edges", "tokenizer"} -> {"instances", "relation_probabilities", "a_only"}.
 
-    Instances carry an extra ``split`` key (train | heldout, by anchor document) for the writer.
+    Instances carry extra keys for the writer, to strip before writing: ``split`` (train | heldout,
+    by A's document) and ``_features`` (A's features for the A-only check). ``link_scope``: linked B
+    comes from a document linked from inside A's own span (``segment``, wherever segments carry
+    ``outlinks``) or from anywhere in A's document (``document``). ``anchor_policy``: ``balanced`` or
+    ``all`` (see ``relations``). ``with_links=False``: contiguous / random only (``--links none``).
     """
 
     def __init__(self, seed: int, dupe_factor: int = 1, diversity: bool = True, max_seq_len: int = 512,
-                 heldout_fraction: float = 0.01):
+                 heldout_fraction: float = 0.01, link_scope: str = "segment", anchor_policy: str = "balanced",
+                 with_links: bool = True):
         super().__init__()
+        if link_scope not in LINK_SCOPES:
+            raise ValueError(f"MakeInstances: link_scope must be one of {LINK_SCOPES}, got {link_scope!r}")
+        if anchor_policy not in ANCHOR_POLICIES:
+            raise ValueError(f"MakeInstances: anchor_policy must be one of {ANCHOR_POLICIES}, got {anchor_policy!r}")
         self._seed = seed
         self._dupe_factor = dupe_factor
         self._diversity = diversity
         self._max_seq_len = max_seq_len
         self._heldout_fraction = heldout_fraction
+        self._link_scope = link_scope
+        self._policy = anchor_policy
+        self._with_links = with_links
 
     def expand(self, inputs):
         segments, edges, tokenizer = inputs["segments"], inputs["edges"], inputs["tokenizer"]
-        seed = self._seed
+        seed, fraction = self._seed, self._heldout_fraction
         tokenizer_side = beam.pvalue.AsSingleton(tokenizer)
 
         doc_segments = (
             segments
-            | "KeySegments" >> beam.Map(lambda s: (s["doc_id"], (s["seg_idx"], s["input_ids"])))
+            | "KeySegments" >> beam.Map(lambda s: (s["doc_id"], (s["seg_idx"], s["input_ids"], s.get("outlinks"))))
             | "GroupSegments" >> beam.GroupByKey()
-            | "OrderSegments" >> beam.MapTuple(lambda doc_id, items: (doc_id, [ids for _, ids in sorted(items)]))
+            | "OrderSegments" >> beam.MapTuple(
+                lambda doc_id, items: (doc_id, [(ids, outlinks) for _, ids, outlinks in sorted(items, key=lambda t: t[0])]))
         )
         segment_counts = doc_segments | "SegmentCounts" >> beam.MapTuple(lambda doc_id, segs: (doc_id, len(segs)))
         in_degree = (
@@ -269,27 +341,52 @@ class MakeInstances(beam.PTransform):
 
         probabilities = (
             documents
-            | "AvailabilityClasses" >> beam.FlatMap(_class_counts_of_document)
+            | "AvailabilityClasses" >> beam.FlatMap(_class_counts_of_document, seed, fraction, self._link_scope, self._with_links)
             | "CountClasses" >> beam.CombinePerKey(sum)
             | "ClassTable" >> beam.combiners.ToDict()
             | "SolveMix" >> beam.Map(solve_relation_probabilities)
         )
-        planned = documents | "PlanInstances" >> beam.ParDo(
-            _PlanInstances(seed, self._dupe_factor, self._diversity, self._max_seq_len, self._heldout_fraction),
+        num_buckets = (
+            segment_counts
+            | "CountDocuments" >> beam.combiners.Count.Globally()
+            | "BalanceBuckets" >> beam.Map(lambda n: max(1, n // DOCS_PER_BALANCE_BUCKET))
+        )
+        starts = (
+            documents
+            | "AnchorCounts" >> beam.FlatMap(
+                lambda element, buckets: _bucketed_anchor_count(element, seed, fraction, self._link_scope,
+                                                                self._with_links, buckets),
+                beam.pvalue.AsSingleton(num_buckets))
+            | "GroupBalanceBuckets" >> beam.GroupByKey()
+            | "BucketStarts" >> beam.FlatMap(_bucket_starts, seed, self._dupe_factor)
+        )
+        planned = {"document": documents, "starts": starts} | "JoinStarts" >> beam.CoGroupByKey() | "PlanInstances" >> beam.ParDo(
+            _PlanInstances(seed, self._dupe_factor, self._diversity, self._max_seq_len, fraction,
+                           self._link_scope, self._policy, self._with_links),
             beam.pvalue.AsSingleton(probabilities),
             tokenizer_side,
         ).with_outputs("linked", "random", main="contiguous")
-        random_requests = {
-            "documents": segment_counts | "DocumentIds" >> beam.Keys(),
-            "requests": planned.random,
-        } | "RandomPartners" >> RandomPartners(seed)
+        # Random B comes from training documents only (a held-out A may pair with a train B).
+        train_documents = (
+            segment_counts
+            | "DocumentIds" >> beam.Keys()
+            | "TrainDocuments" >> beam.Filter(lambda doc_id: not is_heldout(seed, doc_id, fraction))
+        )
+        random_requests = {"documents": train_documents, "requests": planned.random} | "RandomPartners" >> RandomPartners(seed)
         partnered = (
             {
                 "segments": doc_segments,
                 "requests": (planned.linked, random_requests) | "AllRequests" >> beam.Flatten(),
             }
             | "JoinPartners" >> beam.CoGroupByKey()
-            | "AttachPartner" >> beam.ParDo(_AttachPartner(seed, self._max_seq_len, self._heldout_fraction), tokenizer_side)
+            | "AttachPartner" >> beam.ParDo(_AttachPartner(seed, self._max_seq_len, fraction), tokenizer_side)
         )
         instances = (planned.contiguous, partnered) | "AllInstances" >> beam.Flatten()
-        return {"instances": instances, "relation_probabilities": probabilities}
+        a_only = (
+            instances
+            | "TrainRows" >> beam.Filter(lambda row: row["split"] == "train")
+            | "AOnlyFeatures" >> beam.Map(_a_only_sample, seed)
+            | "AOnlySample" >> beam.combiners.Top.Smallest(A_ONLY_SAMPLE)
+            | "AOnlyClassifier" >> beam.Map(lambda sample: a_only_classifier([row for _, row in sample]))
+        )
+        return {"instances": instances, "relation_probabilities": probabilities, "a_only": a_only}

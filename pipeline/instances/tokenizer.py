@@ -24,7 +24,7 @@ from linkbert.pipeline.stablehash import stable_hash
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def tokenizer_info(tokenizer_json: str, lowercase: bool) -> dict:
+def tokenizer_info(tokenizer_json: str, lowercase: bool, strip_accents: bool = False) -> dict:
     """The element that carries a tokenizer through the pipeline."""
     from tokenizers import Tokenizer
 
@@ -36,6 +36,7 @@ def tokenizer_info(tokenizer_json: str, lowercase: bool) -> dict:
     return {
         "json": tokenizer_json,
         "lowercase": lowercase,
+        "strip_accents": strip_accents,
         "fingerprint": schemas.tokenizer_fingerprint(vocab),
         "vocab_size": len(vocab),
         "cls_id": vocab["[CLS]"],
@@ -53,7 +54,8 @@ def load_tokenizer(tokenizer_json: str):
     return Tokenizer.from_str(tokenizer_json)
 
 
-def train_wordpiece(texts: list[str], vocab_size: int, lowercase: bool, alphabet_size: int = 1000) -> str:
+def train_wordpiece(texts: list[str], vocab_size: int, lowercase: bool, alphabet_size: int = 1000,
+                    strip_accents: bool = False) -> str:
     """Train a BERT WordPiece vocabulary on ``texts``; returns the tokenizer's JSON.
 
     The ``tokenizers`` trainer breaks ties between equally frequent merges by symbol ids that it
@@ -66,7 +68,8 @@ def train_wordpiece(texts: list[str], vocab_size: int, lowercase: bool, alphabet
 
     from tokenizers import BertWordPieceTokenizer
 
-    tokenizer = BertWordPieceTokenizer(lowercase=lowercase, strip_accents=lowercase)
+    # Lower-casing and accent stripping are separate choices (BERT-uncased ties them: ā -> a, й -> и).
+    tokenizer = BertWordPieceTokenizer(lowercase=lowercase, strip_accents=strip_accents)
     normalizer, pre_tokenizer = tokenizer._tokenizer.normalizer, tokenizer._tokenizer.pre_tokenizer
     char_counts: Counter[str] = Counter()
     for text in texts:
@@ -89,7 +92,7 @@ def train_wordpiece(texts: list[str], vocab_size: int, lowercase: bool, alphabet
     return json.dumps(spec, ensure_ascii=False)
 
 
-def read_local_tokenizer(path: str, lowercase: bool) -> str:
+def read_local_tokenizer(path: str, lowercase: bool, strip_accents: bool = False) -> str:
     """The JSON of a tokenizer at ``path`` (any FileSystems path, ``gs://`` too): a directory with
     tokenizer.json or vocab.txt, a tokenizer.json, or a vocab.txt file."""
     from tokenizers import BertWordPieceTokenizer
@@ -108,7 +111,7 @@ def read_local_tokenizer(path: str, lowercase: bool) -> str:
         local_vocab = os.path.join(local, "vocab.txt")
         with open(local_vocab, "wb") as handle:
             handle.write(read(vocab))
-        return BertWordPieceTokenizer(local_vocab, lowercase=lowercase, strip_accents=lowercase)._tokenizer.to_str()
+        return BertWordPieceTokenizer(local_vocab, lowercase=lowercase, strip_accents=strip_accents)._tokenizer.to_str()
 
 
 def save_tokenizer(info: dict, output_dir: str) -> list[str]:
@@ -116,7 +119,8 @@ def save_tokenizer(info: dict, output_dir: str) -> list[str]:
     from tokenizers import Tokenizer
     from transformers import BertTokenizerFast
 
-    tokenizer = BertTokenizerFast(tokenizer_object=Tokenizer.from_str(info["json"]), do_lower_case=info["lowercase"])
+    tokenizer = BertTokenizerFast(tokenizer_object=Tokenizer.from_str(info["json"]), do_lower_case=info["lowercase"],
+                                  strip_accents=info.get("strip_accents", False))
     written = []
     with tempfile.TemporaryDirectory() as local:
         tokenizer.save_pretrained(local)
@@ -148,7 +152,7 @@ class BuildTokenizer(beam.PTransform):
     """
 
     def __init__(self, output_dir: str, seed: int, vocab_size: int, lowercase: bool, sample_docs: int,
-                 sample_chars: int = 20000, local_path: str | None = None):
+                 sample_chars: int = 20000, local_path: str | None = None, strip_accents: bool = False):
         super().__init__()
         self._output_dir = output_dir
         self._seed = seed
@@ -157,18 +161,21 @@ class BuildTokenizer(beam.PTransform):
         self._sample_docs = sample_docs
         self._sample_chars = sample_chars
         self._local_path = local_path
+        self._strip_accents = strip_accents
 
     def expand(self, documents):
         if self._local_path:
-            local_json = read_local_tokenizer(self._local_path, self._lowercase)
-            info = documents.pipeline | "LocalTokenizer" >> beam.Create([tokenizer_info(local_json, self._lowercase)])
+            local_json = read_local_tokenizer(self._local_path, self._lowercase, self._strip_accents)
+            info = documents.pipeline | "LocalTokenizer" >> beam.Create(
+                [tokenizer_info(local_json, self._lowercase, self._strip_accents)])
         else:
-            vocab_size, lowercase = self._vocab_size, self._lowercase
+            vocab_size, lowercase, strip_accents = self._vocab_size, self._lowercase, self._strip_accents
 
             def train(sample):
                 texts = [text for _, text in sorted(sample)]
                 counter("tokenizer.sample_documents").inc(len(texts))
-                return tokenizer_info(train_wordpiece(texts, vocab_size, lowercase), lowercase)
+                return tokenizer_info(train_wordpiece(texts, vocab_size, lowercase, strip_accents=strip_accents),
+                                      lowercase, strip_accents)
 
             info = (
                 documents

@@ -18,7 +18,7 @@ import argparse
 import sys
 
 from linkbert import schemas
-from linkbert.pipeline.report.checks import Report, build_checks
+from linkbert.pipeline.report.checks import Report, build_checks, normalisation_check
 from linkbert.pipeline.report.gather import (
     count_relations,
     decode_samples,
@@ -27,6 +27,7 @@ from linkbert.pipeline.report.gather import (
     link_resolution_from_counters,
     link_resolution_from_tables,
     load_tokenizer,
+    normalisation_changes,
     pick_sample_rows,
     read_dead_letters,
 )
@@ -88,6 +89,9 @@ def build_report(directory: str, output: str | None = None, num_samples: int = 1
     plot_paths = {name: out.write_bytes(data, name) for name, data in plots.items()}
     checks = build_checks(manifest, footers, tokenizer_fingerprint, relation_counts, samples, dead_letters,
                           unreadable_errors, resolution, orphan_picks)
+    normalisation = normalisation_check(normalisation_changes(store, tokenizer))
+    if normalisation is not None:
+        checks.append(normalisation)
     report = Report(index_html=out.path("index.html"), plots=plot_paths, checks=checks, samples=samples,
                     relation_counts=relation_counts, dead_letters=dead_letters, link_resolution=resolution,
                     link_resolution_source=resolution_source)

@@ -80,6 +80,8 @@ def build_checks(manifest: dict, footers: dict, tokenizer_fingerprint: str | Non
     else:
         checks.append(Check("train relation mix near 1/3", FAIL, "no train instances"))
 
+    checks.append(a_only_check(manifest))
+
     train_rows = footers["instances"][4]
     if train_rows:
         spread = max(train_rows) - min(train_rows)
@@ -106,6 +108,32 @@ def build_checks(manifest: dict, footers: dict, tokenizer_fingerprint: str | Non
         checks.append(Check(f"{link_type} links resolved", check_status(share >= 0.5, WARN),
                             f"{share:.1%} of {total_links:,} raw links"))
     return checks
+
+
+def a_only_check(manifest: dict) -> Check:
+    """The pipeline's own measurement (manifest ``a_only_classifier``): a classifier that sees only A
+    must not beat the majority class by more than the margin (plus its sampling noise)."""
+    name = "relation not predictable from A alone"
+    a_only = manifest.get("a_only_classifier")
+    if not a_only:
+        return Check(name, WARN, "the manifest has no a_only_classifier (written by an older pipeline)")
+    if a_only.get("accuracy") is None:
+        return Check(name, WARN, "no train instances to measure")
+    detail = (f"A-only decision tree {a_only['accuracy']:.3f} vs majority {a_only['majority']:.3f} "
+              f"({a_only['folds']}-fold CV on {a_only['samples']:,} train instances; fails above "
+              f"{a_only['threshold'] if a_only.get('threshold') is not None else a_only['majority'] + a_only['margin']:.3f})")
+    return Check(name, check_status(bool(a_only.get("passes"))), detail)
+
+
+def normalisation_check(changed: dict | None) -> Check | None:
+    """How many words the tokenizer's normaliser (lower-casing, accent stripping) changes."""
+    if not changed or not changed.get("words"):
+        return None
+    share = changed["changed"] / changed["words"]
+    detail = (f"{changed['changed']:,} of {changed['words']:,} sampled words ({share:.1%}) change under the tokenizer's "
+              f"normaliser; {changed['accent_changed']:,} ({changed['accent_changed'] / changed['words']:.1%}) lose "
+              f"diacritics, {changed['collisions']:,} distinct words collide")
+    return Check("tokenizer normalisation", OK, detail)
 
 
 @dataclass

@@ -236,3 +236,29 @@ def decode_samples(store: Store, rows: list[dict], tokenizer, cls_id: int | None
 
 
 MAX_LISTED_BAD_LINES = 20
+
+
+def normalisation_changes(store: Store, tokenizer, max_documents: int = 200) -> dict | None:
+    """Over the words of up to ``max_documents`` documents' text: how many the tokenizer's normaliser
+    changes (lower-casing, accent stripping), how many of those lose diacritics, and how many distinct
+    words collide with another one after normalisation."""
+    import unicodedata
+
+    dataset = store.dataset(store.table_files("documents"))
+    if dataset is None or tokenizer is None or tokenizer.normalizer is None:
+        return None
+    texts = dataset.head(max_documents, columns=["text"]).column("text").to_pylist()
+    normalise = tokenizer.normalizer.normalize_str
+    words = changed = accent_changed = 0
+    images: dict[str, set[str]] = {}
+    for text in texts:
+        for word in text.split():
+            normalised = normalise(word)
+            words += 1
+            if normalised != word:
+                changed += 1
+                if normalised != word.lower() and unicodedata.normalize("NFD", word.lower()) != normalised:
+                    accent_changed += 1
+            images.setdefault(normalised, set()).add(word.lower())
+    collisions = sum(len(originals) for originals in images.values() if len(originals) > 1)
+    return {"words": words, "changed": changed, "accent_changed": accent_changed, "collisions": collisions}

@@ -10,7 +10,8 @@ from linkbert import schemas
 from linkbert.pipeline.instances.pairing import RELATION_NAMES
 
 
-def write_manifest(stats: list[dict], output: str, options: dict, tokenizer: dict, probabilities: dict) -> str:
+def write_manifest(stats: list[dict], output: str, options: dict, tokenizer: dict, probabilities: dict,
+                   a_only: dict | None = None) -> str:
     """manifest.json: versions, tokenizer, options, per-table and per-shard counts, realised relation mix."""
     tables: dict[str, dict] = {}
     for entry in sorted(stats, key=lambda item: (item["table"], item["file"])):
@@ -32,7 +33,9 @@ def write_manifest(stats: list[dict], output: str, options: dict, tokenizer: dic
     manifest = {
         "schema_version": {name: schemas.version(name) for name in schemas.TABLES},
         "tokenizer": {"fingerprint": tokenizer["fingerprint"], "vocab_size": tokenizer["vocab_size"],
-                      "lowercase": tokenizer["lowercase"], "path": "tokenizer"},
+                      "lowercase": tokenizer["lowercase"], "strip_accents": tokenizer.get("strip_accents"),
+                      "path": "tokenizer"},
+        "a_only_classifier": a_only,
         "options": options,
         "relation_ids": {name: relation for relation, name in RELATION_NAMES.items()},
         "relation_probabilities": {klass: [round(p, 6) for p in values] for klass, values in sorted(probabilities.items())},

@@ -24,6 +24,7 @@ dump, whose pages were never read) and ``work_units``.
 from __future__ import annotations
 
 import logging
+import re
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -125,6 +126,13 @@ class _ReadPages(beam.DoFn):
             yield TaggedOutput(ERRORS, error_record("wikipedia.read", item.source_file, item.record_id, item.reason, item.detail))
 
 
+# MediaWiki's #REDIRECT magic word (and common localisations), as the parser reads it: at the start
+# of the text, then a link whose target is the redirect's.
+_REDIRECT_TEXT = re.compile(
+    r"\s*#(?:REDIRECT|WEITERLEITUNG|REDIRECTION|REDIRECCIÓN|RINVIA|PATRZ|ПЕРЕНАПРАВЛЕНИЕ|ПРЕНАСОЧВАНЕ)\s*:?\s*"
+    r"\[\[([^\]|\n]+)", re.IGNORECASE)
+
+
 def page_outcome(page: RawPage, cleaner: WikitextCleaner, namespaces, keep_disambiguation: bool = False,
                  disambiguation_templates: frozenset = frozenset()):
     """What becomes of one page: (kind, record, reason) with kind one of ``document`` (record: a
@@ -133,11 +141,15 @@ def page_outcome(page: RawPage, cleaner: WikitextCleaner, namespaces, keep_disam
     site = page.site
     if page.namespace not in namespaces:
         return "filtered", None, "namespace"
-    if page.redirect is not None:
+    redirect = page.redirect
+    if redirect is None:  # a dump without <redirect> elements: the text says it
+        match = _REDIRECT_TEXT.match(page.text)
+        redirect = match.group(1) if match else None
+    if redirect is not None:
         title = site.normalize(page.title)
-        target = site.normalize(page.redirect)
+        target = site.normalize(redirect.split("#", 1)[0])
         if not is_valid_title(target) or not is_valid_title(title):
-            detail = f"page {page.title!r}: redirect target {page.redirect!r} is not a valid title"
+            detail = f"page {page.title!r}: redirect target {redirect!r} is not a valid title"
             return "failed", error_record("wikipedia.clean", page.source_file, page.page_id, "bad_redirect", detail), "bad_redirect"
         return "redirect", {"title": title, "target": target}, ""
     if not page.text.strip():
@@ -161,6 +173,7 @@ def page_outcome(page: RawPage, cleaner: WikitextCleaner, namespaces, keep_disam
         "text": cleaned.text,
         "source": SOURCE,
         "outlinks": cleaned.outlinks,
+        "links": [{"start": start, "end": end, "target": target} for start, end, target in cleaned.links],
         "source_file": page.source_file,
     }
     return "document", document, ""

@@ -53,6 +53,7 @@ from linkbert.pipeline.edges.titles import (
     is_valid_title,
     normalize_title,
 )
+from linkbert.pipeline.sources.wikianchors import ANCHOR_BASE, ANCHOR_CLOSE, ANCHOR_LIMIT, ANCHOR_OPEN, extract_anchors
 from linkbert.pipeline.sources.wikimarkup import (
     DROPPED_TAGS,
     HEADING_MARK,
@@ -83,18 +84,6 @@ class WikitextError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------
-# Site information: namespaces and case, from <siteinfo>, plus MediaWiki's built-in names.
-
-
-# --------------------------------------------------------------------------------------------
-# Titles
-
-
-# --------------------------------------------------------------------------------------------
-# Pre-pass: comments, dropped extension tags, templates, tables
-
-
-# --------------------------------------------------------------------------------------------
 # Token walk
 
 _Text = T.Text
@@ -121,16 +110,26 @@ _MEDIA_FILE = re.compile(r"\.(?:jpe?g|png|gif|svg|tiff?|webp|xcf|ogg|oga|ogv|web
 
 
 class _Walk:
-    """One page's walk over the token list: text pieces out, out-link titles collected."""
+    """One page's walk over the token list: text pieces out, out-link titles collected; the targets
+    of links whose anchor text is shown go to ``anchors`` (shared with sub-walks), the anchor marked."""
 
-    __slots__ = ("tokens", "classify", "out", "links", "harvested")
+    __slots__ = ("tokens", "classify", "out", "links", "harvested", "anchors")
 
-    def __init__(self, tokens, classify, harvested: deque):
+    def __init__(self, tokens, classify, harvested: deque, anchors: list | None = None):
         self.tokens = tokens
         self.classify = classify
         self.out: list[str] = []
         self.links: list[str] = []
         self.harvested = harvested
+        self.anchors = anchors  # None: no marks (titles computed from markup)
+
+    def open_anchor(self, title: str) -> bool:
+        anchors = self.anchors
+        if anchors is None or len(anchors) >= ANCHOR_LIMIT:
+            return False
+        self.out.append(ANCHOR_OPEN + chr(ANCHOR_BASE + len(anchors)))
+        anchors.append(title)
+        return True
 
     def text(self, value: str) -> None:
         if LINKS_MARK in value:
@@ -191,18 +190,22 @@ class _Walk:
             if separator >= 0:
                 self.links_only(separator + 1, close)
             return close + 1
+        marked = False
         if kind == _ARTICLE:
             self.links.append(title)
+            marked = self.open_anchor(title)
         if separator < 0:
             self.text(raw.lstrip().removeprefix(":"))
         elif separator + 1 < close:
             self.walk(separator + 1, close)
         else:  # the pipe trick: [[Foo (bar)|]] shows "Foo"
             self.text(_PIPE_TRICK.sub("", raw.split(":", 1)[-1]).strip())
+        if marked:
+            self.out.append(ANCHOR_CLOSE)
         return close + 1
 
     def plain(self, start: int, end: int) -> str:
-        sub = _Walk(self.tokens, self.classify, deque())
+        sub = _Walk(self.tokens, self.classify, deque(), None)
         sub.walk(start, end)
         return "".join(sub.out)
 
@@ -304,7 +307,7 @@ class _Walk:
                 j = i + 1
                 while j < end and tokens[j].__class__ is not _HeadingEnd:
                     j += 1
-                heading = _Walk(tokens, self.classify, self.harvested)
+                heading = _Walk(tokens, self.classify, self.harvested, self.anchors)
                 heading.walk(i + 1, j)
                 self.links.extend(heading.links)
                 title = "".join(heading.out).replace("\n", " ").strip()
@@ -441,6 +444,9 @@ def is_disambiguation(title: str, wikitext: str) -> bool:
 class CleanPage:
     text: str
     outlinks: list[str]
+    # (start, end, target) of every link whose anchor text is in ``text``, in text order; the other
+    # out-links (templates, tables, captions) have no position
+    links: list[tuple[int, int, str]] = ()
 
 
 class WikitextCleaner:
@@ -468,6 +474,8 @@ class WikitextCleaner:
     def _clean(self, wikitext: str) -> CleanPage:
         if LINKS_MARK in wikitext or HEADING_MARK in wikitext:  # not XML characters, but be sure
             wikitext = wikitext.replace(LINKS_MARK, "").replace(HEADING_MARK, "")
+        if ANCHOR_OPEN in wikitext or ANCHOR_CLOSE in wikitext:  # private-use characters a page may hold
+            wikitext = wikitext.replace(ANCHOR_OPEN, "").replace(ANCHOR_CLOSE, "")
         harvested: deque = deque()
         text = HTML_COMMENT.sub("", wikitext) if "<!--" in wikitext else wikitext
         if "<" in text:
@@ -479,11 +487,13 @@ class WikitextCleaner:
             tokens = self._tokenizer.tokenize(text, 0, True)
         except (ParserError, SystemError, MemoryError) as exc:
             raise WikitextError(f"tokenizer failed: {type(exc).__name__}: {exc}") from exc
-        walk = _Walk(tokens, self.classify, harvested)
+        anchors: list[str] = []
+        walk = _Walk(tokens, self.classify, harvested, anchors)
         walk.walk(0, len(tokens))
         while harvested:  # marks lost inside dropped markup: their links still count, at the end
             walk.add_harvested()
-        return CleanPage(_assemble(walk.out), list(dict.fromkeys(walk.links)))
+        text, spans = extract_anchors(_assemble(walk.out), anchors)
+        return CleanPage(text, list(dict.fromkeys(walk.links)), spans)
 
     def classify(self, raw: str) -> tuple[int, str]:
         """(kind, normalised title) of a wikilink target as written; cached."""
