@@ -146,7 +146,8 @@ def run_variant_seed(config: argparse.Namespace, name: str, seed: int, data_dir:
     for setting in QA_SETTINGS:
         result = _json_step(["eval", "finetune", "--task", "qa", "--model", model, "--data", os.path.join(qa_dir, setting),
                              "--output", os.path.join(run_dir, "qa", setting), "--max-steps", str(config.finetune_steps),
-                             "--max-seq-len", str(config.qa_max_seq_len), "--seed", str(seed)],
+                             "--max-seq-len", str(config.qa_max_seq_len), "--doc-stride", str(config.qa_max_seq_len // 3),
+                             "--seed", str(seed)],
                             os.path.join(run_dir, f"qa-{setting}.json"), os.path.join(logs, f"qa-{setting}.log"))
         qa[setting] = result["test"]["f1"]
     return {"seed": seed, "intrinsic": {key: intrinsic.get(key) for key in INTRINSIC}, "qa_f1": qa}

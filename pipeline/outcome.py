@@ -76,7 +76,7 @@ def problems(config, manifest: dict) -> list[str]:
         return found
     link_type = manifest.get("options", {}).get("links")
     linked = sum(info.get("relations", {}).get("linked", 0) for info in splits.values())
-    if link_type and not linked:
+    if link_type and link_type != "none" and not linked:  # none: BERT-style pairs, no linked ones by design
         resolved = {name: value for name, value in counters.items() if name.startswith(f"links.{link_type}.")}
         detail = ", ".join(f"{name} {value}" for name, value in sorted(resolved.items())) or "no link counters"
         found.append(f"no linked instance although --links {link_type}: no {link_type} resolved to a document"

@@ -117,8 +117,11 @@ def run_train(args: argparse.Namespace) -> int:
     from linkbert.train.data import ShardError
     from linkbert.train.loop import NonFiniteLossError, train
 
-    if not os.path.isdir(args.data):
-        raise SystemExit(f"linkbert train: --data {args.data}: no such directory")
+    from linkbert.train.mixing import parse_data
+
+    for source in parse_data(args.data):  # one directory, or DIR1[:W],DIR2[:W],... to mix
+        if not os.path.isdir(source.path):
+            raise SystemExit(f"linkbert train: --data {source.path}: no such directory")
     if args.init and not os.path.isdir(args.init):
         raise SystemExit(f"linkbert train: --init {args.init}: no such directory (checkpoints are read from local paths only)")
     try:
