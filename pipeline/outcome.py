@@ -70,17 +70,23 @@ def problems(config, manifest: dict) -> list[str]:
         return found
     splits = manifest.get("splits", {})
     instances = sum(info.get("rows", 0) for info in splits.values())
-    if not instances:
-        found.append(f"no instance was written from {documents} document(s)"
-                     + (": pairing needs at least two documents" if documents < 2 else ""))
-        return found
     link_type = manifest.get("options", {}).get("links")
     linked = sum(info.get("relations", {}).get("linked", 0) for info in splits.values())
+    unlinked = None
     if link_type and link_type != "none" and not linked:  # none: BERT-style pairs, no linked ones by design
         resolved = {name: value for name, value in counters.items() if name.startswith(f"links.{link_type}.")}
         detail = ", ".join(f"{name} {value}" for name, value in sorted(resolved.items())) or "no link counters"
-        found.append(f"no linked instance although --links {link_type}: no {link_type} resolved to a document"
-                     f" of the corpus ({detail})")
+        unlinked = (f"no linked instance although --links {link_type}: no {link_type} resolved to a document"
+                    f" of the corpus ({detail})")
+    if not instances:
+        found.append(f"no instance was written from {documents} document(s)"
+                     + (": pairing needs at least two documents" if documents < 2 else ""))
+        if documents >= 2 and unlinked and manifest.get("options", {}).get("anchors") == "balanced":
+            found.append(unlinked + "; with --anchors balanced an anchor needs a linked partner (--links none pairs"
+                         " contiguous/random only)")
+        return found
+    if unlinked:
+        found.append(unlinked)
     return found
 
 

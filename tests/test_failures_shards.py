@@ -26,12 +26,12 @@ def test_load_dataset_gives_train_validation_and_the_other_tables(tmp_path):
     output, manifest = _run(tmp_path, "card", 30, "--heldout-fraction", "0.2", "--num-shards", "3")
     splits = manifest["splits"]
     assert splits["heldout"]["rows"] > 0
-    loaded = datasets.load_dataset(str(output))
+    loaded = datasets.load_dataset(str(output), cache_dir=str(tmp_path / "hf-cache"))
     assert sorted(loaded) == ["train", "validation"]
     assert len(loaded["train"]) == splits["train"]["rows"] and len(loaded["validation"]) == splits["heldout"]["rows"]
     assert set(loaded["train"].column_names) >= {"input_ids", "b_start", "relation"}
     for table in ("documents", "edges", "segments"):
-        assert len(datasets.load_dataset(str(output), table)["train"]) == manifest["tables"][table]["rows"]
+        assert len(datasets.load_dataset(str(output), table, cache_dir=str(tmp_path / "hf-cache"))["train"]) == manifest["tables"][table]["rows"]
     every = sum(info["rows"] for info in splits.values())
     assert ds.dataset(str(output / "instances"), format="parquet").count_rows() == every
     assert len(pd.read_parquet(output / "instances")) == every
@@ -47,5 +47,5 @@ def test_no_empty_shards_when_nothing_is_held_out_or_shards_outnumber_rows(tmp_p
     assert files and all(pq.ParquetFile(f).metadata.num_rows > 0 for f in files)
     assert not [f for f in files if f.name.startswith("heldout")] and len(files) == rows
     assert "heldout" not in manifest["splits"]
-    loaded = datasets.load_dataset(str(output))
+    loaded = datasets.load_dataset(str(output), cache_dir=str(tmp_path / "hf-cache"))
     assert list(loaded) == ["train"] and len(loaded["train"]) == rows

@@ -214,5 +214,6 @@ def test_shards_read_with_pyarrow_pandas_and_duckdb(tmp_path):
         import datasets
     except ImportError:
         return
-    loaded = datasets.load_dataset("parquet", data_files=f"{output}/instances/train-*.parquet", split="train")
+    loaded = datasets.load_dataset("parquet", data_files=f"{output}/instances/train-*.parquet", split="train",
+                                   cache_dir=str(tmp_path / "hf-cache"))
     assert len(loaded) == train_rows
