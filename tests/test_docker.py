@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILES = sorted((REPO / "docker").glob("Dockerfile.*"))
@@ -35,11 +36,38 @@ def test_dockerfile_is_well_formed(dockerfile):
     assert "--no-deps ." in runs, "install the project with --no-deps so the image's torch is kept"
 
 
-def test_beam_worker_matches_the_installed_beam():
-    import apache_beam
+def _constraints() -> dict[str, str]:
+    lines = (REPO / "docker" / "constraints.txt").read_text().splitlines()
+    pairs = [line.split("==") for line in lines if line.strip() and not line.startswith("#")]
+    return {canonicalize_name(name): version for name, version in pairs}
 
-    base = _instructions(REPO / "docker" / "Dockerfile.beam-worker")[0].split()[1]
-    assert base.endswith(":" + apache_beam.__version__), "worker image and launcher must run the same Beam version"
+
+# Libraries only the trainer, the launcher or the report need; workers run the pipeline's DoFns alone.
+NOT_ON_WORKERS = {"apache-beam", "torch", "deepspeed", "safetensors", "tensorboard", "tqdm", "seqeval", "matplotlib"}
+
+
+def test_beam_worker_runs_the_locked_beam_and_every_pipeline_library():
+    instructions = _instructions(REPO / "docker" / "Dockerfile.beam-worker")
+    locked = _constraints()
+    base = instructions[0].split()[1]
+    assert base == f"apache/beam_python3.11_sdk:{locked['apache-beam']}", "worker image and launcher must run the same Beam version"
+    runs = " ".join(line for line in instructions if line.startswith("RUN "))
+    assert "-c constraints.txt" in runs and any(line.startswith("COPY docker/constraints.txt ") for line in instructions)
+    installed = {canonicalize_name(name) for name in re.findall(r'"([A-Za-z0-9_.-]+)"', runs)}
+    needed = set(_project_requirements()) - NOT_ON_WORKERS
+    assert needed <= installed, f"the worker image lacks {sorted(needed - installed)}"
+    assert installed <= set(locked), f"not in docker/constraints.txt: {sorted(installed - set(locked))}"
+
+
+def test_the_venv_runs_the_locked_versions():
+    """make venv installs with -c docker/constraints.txt: what the tests run is what the lock says."""
+    import importlib.metadata
+
+    locked = _constraints()
+    for name in ("apache-beam", "transformers", "tokenizers", "deepspeed", "pyarrow", "lxml", "torch"):
+        installed = importlib.metadata.version(name).split("+")[0]
+        assert installed == locked[name], f"{name} {installed} installed, docker/constraints.txt says {locked[name]}: run make venv"
+    assert set(_project_requirements()) <= set(locked), "every dependency has a locked version"
 
 
 def _pins(dockerfile) -> dict[str, str]:
@@ -51,9 +79,10 @@ def _project_requirements() -> dict:
     import tomllib
 
     from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    return {Requirement(line).name.lower(): Requirement(line) for line in project["dependencies"]}
+    return {canonicalize_name(Requirement(line).name): Requirement(line) for line in project["dependencies"]}
 
 
 def test_trainer_image_pins_fit_pyproject_and_the_tested_versions():
@@ -67,8 +96,9 @@ def test_trainer_image_pins_fit_pyproject_and_the_tested_versions():
     requirements = _project_requirements()
     for name, version in pins.items():
         assert requirements[name].specifier.contains(version, prereleases=True), f"{name}=={version} outside pyproject's {requirements[name]}"
-    for name in ("deepspeed", "transformers", "tokenizers"):  # the combination this suite runs with
-        assert pins[name] == importlib.metadata.version(name), f"image pins {name}=={pins[name]}, tests run {importlib.metadata.version(name)}"
+    locked = _constraints()
+    for name, version in pins.items():  # the combination this suite runs with
+        assert version == locked[canonicalize_name(name)], f"image pins {name}=={version}, docker/constraints.txt says {locked[name]}"
 
     instructions = _instructions(dockerfile)
     base = instructions[0].split()[1]

@@ -112,7 +112,7 @@ def test_full_pipeline_translates_for_dataflow_offline(tmp_path, monkeypatch):
     from linkbert.pipeline.run import build_pipeline, parse_config
 
     monkeypatch.chdir(tmp_path)
-    image = "us-central1-docker.pkg.dev/linkbert-test/linkbert/beam-worker:2.77.0"
+    image = "us-central1-docker.pkg.dev/linkbert-test/linkbert/beam-worker:2.78.0"
     config, beam_args = parse_config([
         "--source", "wikipedia", "--input", "gs://linkbert-test/enwiki/*multistream*.xml.bz2",
         "--output", "gs://linkbert-test/out", "--links", "tfidf",
