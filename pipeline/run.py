@@ -85,6 +85,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--namespaces", type=namespace_list, default="0", help="comma-separated namespace ids kept (default 0)")
     group.add_argument("--keep-disambiguation", action="store_true", help="keep disambiguation pages (default: drop)")
     group.add_argument("--wiki-index", help="multistream index (default: the -multistream-index.txt.bz2 beside the dump)")
+    group.add_argument("--build-wiki-index", action="store_true",
+                       help="a multistream dump without its index: find its bz2 streams in a parallel first pass (one"
+                            " extra read of the compressed file) instead of parsing it as one work unit")
     group.add_argument("--wiki-range-mb", type=float_in(0.0, float("inf"), low_open=True), default=64,
                        help="MB of whole bz2 streams per parallel work unit of a multistream dump (default 64)")
     group = parser.add_argument_group("pubmed / pmc")
