@@ -22,7 +22,7 @@ from linkbert.pipeline.edges.hyperlinks import LinkIndex, ResolveLinks, ResolveS
 from linkbert.pipeline.edges.random import RandomEdges
 from linkbert.pipeline.instances.pairing import ANCHOR_POLICIES, LINK_SCOPES, MakeInstances
 from linkbert.pipeline.instances.segment import Segment
-from linkbert.pipeline.instances.tokenizer import BuildTokenizer
+from linkbert.pipeline.instances.tokenizer import DEFAULT_SAMPLE_CHARS, BuildTokenizer
 from linkbert.pipeline.outcome import losses_exit_code
 from linkbert.pipeline.preflight import (UsageError, check_inputs, check_option_combinations, check_output, float_in,
                                          int_at_least, namespace_list)
@@ -62,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--strip-accents", action="store_true",
                        help="strip diacritics when training a tokenizer (default: keep them: ā, š, й stay distinct)")
     group.add_argument("--tokenizer-sample-docs", type=int_at_least(1), default=20000, help="documents sampled to train the tokenizer")
+    group.add_argument("--tokenizer-sample-chars", type=int_at_least(1), default=DEFAULT_SAMPLE_CHARS,
+                       help="characters of the sample at most (default 100M; each document gives its first 20k), so one"
+                            " worker's memory for the sample is bounded whatever --tokenizer-sample-docs")
     group = parser.add_argument_group("instances")
     group.add_argument("--segment-tokens", type=int_at_least(8), default=254,
                        help="maximum tokens per segment (default 254: two segments and 3 special tokens fit 512)")
@@ -132,6 +135,7 @@ def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: 
         FileSystems.join(output, "tokenizer"), seed, config.vocab_size, config.lowercase,
         config.tokenizer_sample_docs, local_path=config.tokenizer,
         strip_accents=getattr(config, "strip_accents", False),
+        sample_budget_chars=getattr(config, "tokenizer_sample_chars", DEFAULT_SAMPLE_CHARS),
     )
     link_index = None
     if link_type == "hyperlink":  # positions exist: segments resolve their own anchors through the same index
