@@ -3,6 +3,7 @@ chosen documents only and capped by a character budget; the same vocabulary as t
 (the smallest-hash documents' texts) wherever the budget does not bind."""
 
 import apache_beam as beam
+import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from pipeline_fixtures import linked_documents
 from tokenizers import Tokenizer
@@ -41,11 +42,12 @@ def _reference_texts(documents, sample_docs: int, budget: int | None = None) -> 
     return texts
 
 
-def test_sample_and_vocabulary_are_the_earlier_ones_when_the_budget_does_not_bind(tmp_path):
+@pytest.mark.parametrize("sample_docs", [40, 200])
+def test_sample_and_vocabulary_are_the_earlier_ones_when_the_budget_does_not_bind(tmp_path, sample_docs):
     documents, _ = linked_documents(90, seed=3)
-    vocabulary, counters = _build(tmp_path, documents, sample_docs=40, budget=10**9)
-    texts = _reference_texts(documents, 40)
-    assert counters["tokenizer.sample_documents"] == 40
+    vocabulary, counters = _build(tmp_path, documents, sample_docs=sample_docs, budget=10**9)
+    texts = _reference_texts(documents, sample_docs)
+    assert counters["tokenizer.sample_documents"] == min(sample_docs, 90)
     assert counters["tokenizer.sample_characters"] == sum(map(len, texts))
     assert vocabulary == _vocabulary(texts) and len(vocabulary) > 100
 

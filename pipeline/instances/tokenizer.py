@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import typing
 import tempfile
 from pathlib import Path
 
@@ -222,7 +223,7 @@ class BuildTokenizer(beam.PTransform):
                 documents
                 | "SampleKeys" >> beam.ParDo(_SampleKey(self._seed, self._sample_chars))
                 | "SmallestHashes" >> beam.combiners.Top.Smallest(self._sample_docs)
-                | "CharacterBudget" >> beam.Map(sample_cut, budget)
+                | "CharacterBudget" >> beam.Map(sample_cut, budget).with_output_types(typing.Any)  # hashes are unsigned 64-bit
             )
             info = (
                 documents
