@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from linkbert.pipeline import progress
+
 CHUNK_BYTES = 1 << 16  # compressed bytes read at a time (larger parser feeds fragment the heap)
 
 
@@ -240,8 +242,9 @@ def _recovered_blocks(raw, path: str, position: int, window: bytes) -> Iterator[
 def recovering_chunks(path: str) -> Iterator[tuple[int, bytes | Gap]]:
     """Like ``decompressed_chunks``, but a corrupt or truncated part is a ``Gap`` item and reading goes
     on: for bz2 from the next intact block (found by its magic, as ``bzip2recover`` does); for gzip
-    nothing after the damage can be found again, so the gap runs to the end of the file."""
-    with open_raw(path) as raw:
+    nothing after the damage can be found again, so the gap runs to the end of the file. The compressed
+    bytes read count towards a local run's progress."""
+    with open_raw(path) as raw, progress.counting_bytes(raw) as raw:
         data = raw.read(4)
         kind = _compression(data)
         offset = len(data)

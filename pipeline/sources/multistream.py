@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from apache_beam.io.filesystems import FileSystems
 from lxml import etree
 
+from linkbert.pipeline import progress
 from linkbert.pipeline.edges.titles import SiteInfo
 from linkbert.pipeline.sources.bz2scan import starts_with_page, stream_starts
 from linkbert.pipeline.sources.compressed import CHUNK_BYTES, DumpReadError, decompressed_chunks, open_raw, prefetched
@@ -173,7 +174,7 @@ def _range_streams(unit: WorkUnit) -> Iterator[tuple[str, int, bytes | str]]:
     """Events of a range, per bz2 stream: ("begin", offset, b""), ("data", offset, chunk)..., then
     ("end", offset, b"") or ("error", offset, reason) when the stream cannot be decompressed."""
     bounds = list(unit.streams) + [unit.end]
-    with open_raw(unit.path) as raw:
+    with open_raw(unit.path) as raw, progress.counting_bytes(raw) as raw:
         position = -1
         for start, end in zip(bounds, bounds[1:]):
             if position != start:  # (a seek on gs:// drops the read-ahead buffer)

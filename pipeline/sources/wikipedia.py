@@ -32,6 +32,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
 
+from linkbert.pipeline import progress
 from linkbert.pipeline.edges.titles import is_valid_title, normalize_title
 from linkbert.pipeline.records import counter, error_record
 from linkbert.pipeline.sources import Source, register
@@ -97,6 +98,7 @@ class _ReadPages(beam.DoFn):
         for item in read_pages(unit):
             if isinstance(item, RawPage):
                 self._read.inc()
+                progress.add("pages")
                 yield item
                 continue
             if item.page_read:  # a <page> that was read but not understood
@@ -105,6 +107,9 @@ class _ReadPages(beam.DoFn):
             else:
                 self._unreadable.inc()
             yield TaggedOutput(ERRORS, error_record("wikipedia.read", item.source_file, item.record_id, item.reason, item.detail))
+
+    def finish_bundle(self):
+        progress.flush()
 
 
 # MediaWiki's #REDIRECT magic word (and common localisations), as the parser reads it: at the start
