@@ -114,7 +114,8 @@ def starts_with_page(data: bytes) -> bool:
 # --------------------------------------------------------------------------------------------
 # Blocks: a multistream index read in parallel pieces
 
-_INDEX_LINE = re.compile(rb"(\d+):")
+_INDEX_LINE = re.compile(rb"^[ \t\r]*(\d+):", re.M)
+_BAD_LINE = re.compile(rb"^(?![ \t\r]*\d+:)[ \t\r]*\S[^\n]*", re.M)
 
 
 class IndexPiece:
@@ -131,14 +132,12 @@ class IndexPiece:
 
 def parse_index_lines(data: bytes, where: str, offsets: set[int]) -> None:
     """Add the stream offsets of complete ``offset:page_id:title`` lines; a malformed line raises, naming ``where``."""
-    for line in data.split(b"\n"):
-        line = line.strip()
-        if not line:
-            continue
-        match = _INDEX_LINE.match(line)
-        if match is None:
-            raise DumpReadError(f"{where}: line is not 'offset:page_id:title': {line[:80]!r}")
-        offsets.add(int(match.group(1)))
+    found = _INDEX_LINE.findall(data)
+    if len(found) != data.count(b"\n") + (not data.endswith(b"\n")):  # blank lines, or a malformed one
+        bad = _BAD_LINE.search(data)
+        if bad is not None:
+            raise DumpReadError(f"{where}: line is not 'offset:page_id:title': {bad.group(0).strip()[:80]!r}")
+    offsets.update(int(offset) for offset in set(found))
 
 
 def index_block_offsets(path: str, start: int, end: int) -> IndexPiece:
@@ -175,7 +174,7 @@ def index_block_offsets(path: str, start: int, end: int) -> IndexPiece:
 
 HEAD, TAIL = "head", "tail"
 _DROP_BYTES = 1 << 20
-_FIRST_SPAN = 1 << 14
+_FIRST_SPAN = 1 << 10
 
 
 def _find(window: _Window, bit: int, patterns=_BLOCK_PATTERNS, before: int | None = None) -> int | None:
@@ -183,13 +182,15 @@ def _find(window: _Window, bit: int, patterns=_BLOCK_PATTERNS, before: int | Non
     first (blocks of a multistream index are a few KB), then further, up to the largest block."""
     if before is not None:
         return find_magic(window.data[: before // 8 + 7], bit, patterns)
-    span = _FIRST_SPAN
+    span, first = _FIRST_SPAN, bit // 8
     while True:
-        limit = bit // 8 + span
+        limit = first + span
         window.ensure(window.base + limit)
-        found = find_magic(window.data[:limit] if limit < len(window.data) else window.data, bit, patterns)
-        if found is not None or limit >= len(window.data) or span >= 2 * RECOVERY_WINDOW_BYTES:
-            return found
+        found = find_magic(window.data[first:limit], bit - 8 * first, patterns)
+        if found is not None:
+            return found + 8 * first
+        if limit >= len(window.data) or span >= 2 * RECOVERY_WINDOW_BYTES:
+            return None
         span *= 4
 FIRST_BLOCK_BIT = 32  # the first block of a file follows its 4-byte stream header
 
@@ -205,14 +206,29 @@ def _decode_block(window: _Window, start: int) -> tuple[bytes, int, int | None] 
         if not ends:
             return None
         block_end = min(ends)
-        try:
-            data = bz2.decompress(block_as_stream(window.data, start, block_end))
-        except (OSError, ValueError, EOFError):
+        data = None
+        for level in dict.fromkeys((_level(window, start), 9)):
+            try:
+                data = bz2.decompress(block_as_stream(window.data, start, block_end, level))
+                break
+            except (OSError, ValueError, EOFError):
+                continue
+        if data is None:
             bit = block_end + 1
             continue
         following = window.base * 8 + block_end if block_end == next_block else _after_stream_end(window, block_end)
         return data, block_end, following
     return None
+
+
+def _level(window: _Window, start: int) -> int:
+    """The block size level of the stream a block at bit ``start`` opens (its header is the 4 bytes before
+    it), else 9, the largest (a level at least the stream's decompresses; a smaller one allocates less)."""
+    if start % 8 == 0 and start >= 32:
+        header = window.data[start // 8 - _HEADER_BYTES: start // 8]
+        if header[:3] == b"BZh" and 0x31 <= header[3] <= 0x39:
+            return header[3] - 0x30
+    return 9
 
 
 def _after_stream_end(window: _Window, stream_end: int) -> int | None:

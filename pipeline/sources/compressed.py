@@ -187,11 +187,12 @@ def _bits(data: bytes, start: int, end: int) -> int:
     return (number >> (8 * last - end)) & ((1 << (end - start)) - 1)
 
 
-def block_as_stream(data: bytes, start: int, end: int) -> bytes:
+def block_as_stream(data: bytes, start: int, end: int, level: int = 9) -> bytes:
     """The bz2 block at bits [start, end) of ``data`` as a stream of its own (header, block, end
-    marker, combined CRC = the block's CRC): what ``bzip2recover`` writes for each block."""
+    marker, combined CRC = the block's CRC): what ``bzip2recover`` writes for each block. ``level``
+    (the block size, in 100k) must be at least the original stream's; a smaller one decompresses faster."""
     crc = _bits(data, start + 48, start + 80)
-    value = int.from_bytes(b"BZh9", "big")
+    value = int.from_bytes(b"BZh" + str(level).encode(), "big")
     value = (value << (end - start)) | _bits(data, start, end)
     value = (((value << 48) | _STREAM_END_MAGIC) << 32) | crc
     total = 32 + (end - start) + 80
