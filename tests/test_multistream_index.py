@@ -150,3 +150,18 @@ def test_a_corrupt_index_falls_back_to_one_unit_with_a_dead_letter(tmp_path):
     assert [(e["stage"], e["reason"]) for e in out["errors"]] == [("wikipedia.plan", "bad_index")]
     assert "could not be read" in out["errors"][0]["detail"] and "read as one unit" in out["errors"][0]["detail"]
     assert reconcile(out["counters"])[0] and len(out["documents"]) >= 30
+
+
+def test_the_pipeline_option_reaches_the_reader(monkeypatch):
+    import apache_beam as beam
+
+    from linkbert.pipeline import sources
+    from linkbert.pipeline.run import parse_config
+    from linkbert.pipeline.sources import wikipedia
+
+    given = {}
+    monkeypatch.setattr(wikipedia, "ReadWikipedia", lambda *args, **kwargs: given.update(kwargs) or beam.Create([]))
+    for argv, expected in (([], False), (["--build-wiki-index"], True)):
+        config, _ = parse_config(["--source", "wikipedia", "--input", "gs://b/x.xml.bz2", "--output", "gs://b/o", *argv])
+        sources.get("wikipedia").read(beam.Pipeline(), config)
+        assert given["build_index"] is expected
