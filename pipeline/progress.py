@@ -195,7 +195,9 @@ class Printer:
         if done and self.first_bytes is None:
             self.first_bytes = (now, done)
         elapsed = now - self.started
-        if self.total_bytes:
+        if self.total_bytes and not done and totals:  # records, but no reader that counts bytes
+            parts.append(f"{size(self.total_bytes)} input")
+        elif self.total_bytes:
             share = min(done / self.total_bytes, 1.0)
             text = f"{share:.1%} of {size(self.total_bytes)} input read ({size(done)})"
             since, before = self.first_bytes or (self.started, 0)
