@@ -8,6 +8,16 @@ commit's, ``git show HEAD~1:pipeline/shards/writer.py > /tmp/old_writer.py``) to
     .venv/bin/python bench/memory.py writer --rows 20000 [--writer-module /tmp/old_writer.py]
 
 Prints ``writer: rows=<n> peak_rss_mb=<peak> baseline_mb=<before the call> held_mb=<peak - baseline>``.
+
+``tokenizer-sample``: what one ``Top.Smallest(sample_docs)`` accumulator of the tokenizer sample holds
+after ``--docs`` documents of ``--max-chars`` characters, with the elements the stage feeds it before
+(``(hash, text[:max_chars])``) and now (``(hash, doc_id, length)``), in a fresh process each
+(``--which old|new``; a runner keeps one per bundle in flight and shuffles it pickled):
+
+    .venv/bin/python bench/memory.py tokenizer-sample --docs 6000 --sample-docs 5000 --max-chars 20000 --which old
+
+Prints ``tokenizer-sample: which=<old|new> docs=<n> sample_docs=<n> max_chars=<n> accumulator_mb=<pickled>
+peak_rss_mb=<peak> held_mb=<peak - baseline>``.
 """
 
 from __future__ import annotations
@@ -63,14 +73,50 @@ def writer(args) -> None:
           f"held_mb={peak - baseline:.0f}")
 
 
+def tokenizer_sample(args) -> None:
+    import pickle
+
+    from apache_beam.transforms.combiners import TopCombineFn
+
+    from linkbert.pipeline.instances.tokenizer import _SampleKey
+    from linkbert.pipeline.stablehash import stable_hash
+
+    words = "alpha beta gamma delta river city mountain lake forest stone bridge tower castle field garden".split()
+
+    def documents():
+        for index in range(args.docs):
+            text = " ".join(words[(index + k) % len(words)] for k in range(args.max_chars // 5))
+            yield {"doc_id": f"d{index}", "text": text}
+
+    if args.which == "old":  # the stage before: the text rode along with its hash
+        elements = ((stable_hash(0, "tokenizer-sample", d["doc_id"]), d["text"][: args.max_chars]) for d in documents())
+    else:
+        key = _SampleKey(0, args.max_chars)
+        elements = (element for document in documents() for element in key.process(document))
+    combine = TopCombineFn(args.sample_docs, reverse=True)  # what Top.Smallest uses
+    baseline = _rss_mb()
+    accumulator = combine.create_accumulator()
+    for element in elements:
+        accumulator = combine.add_input(accumulator, element)
+    accumulator_mb = len(pickle.dumps(accumulator)) / 2**20
+    peak = _rss_mb()
+    print(f"tokenizer-sample: which={args.which} docs={args.docs} sample_docs={args.sample_docs} max_chars={args.max_chars} "
+          f"accumulator_mb={accumulator_mb:.2f} peak_rss_mb={peak:.0f} held_mb={peak - baseline:.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
     w = sub.add_parser("writer")
     w.add_argument("--rows", type=int, default=20000)
     w.add_argument("--writer-module", default=None)
+    t = sub.add_parser("tokenizer-sample")
+    t.add_argument("--docs", type=int, default=6000)
+    t.add_argument("--sample-docs", type=int, default=5000)
+    t.add_argument("--max-chars", type=int, default=20000)
+    t.add_argument("--which", choices=("old", "new"), default="new")
     args = parser.parse_args()
-    {"writer": writer}[args.what](args)
+    {"writer": writer, "tokenizer-sample": tokenizer_sample}[args.what](args)
 
 
 if __name__ == "__main__":

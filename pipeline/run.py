@@ -8,21 +8,25 @@ once, here; every stage is a PTransform from its own room of ``linkbert.pipeline
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import shutil
 import sys
+import tempfile
 import time
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from linkbert import schemas
-from linkbert.pipeline import sources
+from linkbert.pipeline import progress, sources
 from linkbert.pipeline.edges.hyperlinks import LinkIndex, ResolveLinks, ResolveSegmentLinks
 from linkbert.pipeline.edges.random import RandomEdges
 from linkbert.pipeline.instances.pairing import ANCHOR_POLICIES, LINK_SCOPES, MakeInstances
 from linkbert.pipeline.instances.segment import Segment
-from linkbert.pipeline.instances.tokenizer import BuildTokenizer
+from linkbert.pipeline.instances.tokenizer import DEFAULT_SAMPLE_CHARS, BuildTokenizer
 from linkbert.pipeline.outcome import losses_exit_code
 from linkbert.pipeline.preflight import (UsageError, check_inputs, check_option_combinations, check_output, float_in,
                                          int_at_least, namespace_list)
@@ -53,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         " none: no edges, contiguous/random pairs 50/50 as BERT's NSP)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="clear an --output that holds an earlier run (default: refuse)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show input read, rate and ETA on stderr every few seconds (default: when stderr is a"
+                             " terminal; only on the local DirectRunner, a remote runner's UI shows its own)")
     parser.add_argument("--tfidf-k", type=int_at_least(1), default=5, help="TF-IDF neighbours per document with --links tfidf (default 5)")
     parser.add_argument("--random-k", type=int_at_least(1), default=5, help="random edges per document with --links random (default 5)")
     group = parser.add_argument_group("tokenizer")
@@ -62,6 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--strip-accents", action="store_true",
                        help="strip diacritics when training a tokenizer (default: keep them: ā, š, й stay distinct)")
     group.add_argument("--tokenizer-sample-docs", type=int_at_least(1), default=20000, help="documents sampled to train the tokenizer")
+    group.add_argument("--tokenizer-sample-chars", type=int_at_least(1), default=DEFAULT_SAMPLE_CHARS,
+                       help="characters of the sample at most (default 100M; each document gives its first 20k), so one"
+                            " worker's memory for the sample is bounded whatever --tokenizer-sample-docs")
     group = parser.add_argument_group("instances")
     group.add_argument("--segment-tokens", type=int_at_least(8), default=254,
                        help="maximum tokens per segment (default 254: two segments and 3 special tokens fit 512)")
@@ -85,6 +95,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--namespaces", type=namespace_list, default="0", help="comma-separated namespace ids kept (default 0)")
     group.add_argument("--keep-disambiguation", action="store_true", help="keep disambiguation pages (default: drop)")
     group.add_argument("--wiki-index", help="multistream index (default: the -multistream-index.txt.bz2 beside the dump)")
+    group.add_argument("--build-wiki-index", action="store_true",
+                       help="a multistream dump without its index: find its bz2 streams in a parallel first pass (one"
+                            " extra read of the compressed file) instead of parsing it as one work unit")
     group.add_argument("--wiki-range-mb", type=float_in(0.0, float("inf"), low_open=True), default=64,
                        help="MB of whole bz2 streams per parallel work unit of a multistream dump (default 64)")
     group = parser.add_argument_group("pubmed / pmc")
@@ -116,7 +129,19 @@ def build_edges(documents, redirects, link_type: str, config: argparse.Namespace
     return inputs | "Links" >> ResolveLinks(link_type, config.max_redirect_hops, sources.get(config.source).link_key)
 
 
-def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: dict | None = None) -> None:
+class _CountDocuments(beam.DoFn):
+    """Documents read, for the progress of a local run (``linkbert.pipeline.progress``)."""
+
+    def process(self, document):
+        progress.add("documents")
+        yield document
+
+    def finish_bundle(self):
+        progress.flush()
+
+
+def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: dict | None = None,
+                   count_progress: bool = False) -> None:
     """Add every stage to ``pipeline``; ``source`` replaces the source stage (tests feed documents directly)."""
     output = config.output
     link_type = config.links or sources.get(config.source).default_links
@@ -124,11 +149,14 @@ def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: 
 
     source = source if source is not None else read_documents(pipeline, config)
     documents = source["documents"]
+    if count_progress:
+        documents = documents | "CountProgress" >> beam.ParDo(_CountDocuments())
 
     tokenizer = documents | "Tokenizer" >> BuildTokenizer(
         FileSystems.join(output, "tokenizer"), seed, config.vocab_size, config.lowercase,
         config.tokenizer_sample_docs, local_path=config.tokenizer,
         strip_accents=getattr(config, "strip_accents", False),
+        sample_budget_chars=getattr(config, "tokenizer_sample_chars", DEFAULT_SAMPLE_CHARS),
     )
     link_index = None
     if link_type == "hyperlink":  # positions exist: segments resolve their own anchors through the same index
@@ -216,9 +244,14 @@ def run(config: argparse.Namespace, beam_args: list[str] | None = None, source_f
     options = PipelineOptions(beam_args or [])
     started = time.time()
     pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, config, source_fn(pipeline) if source_fn else None)
-    result = pipeline.run()
-    result.wait_until_finish()
+    runner = options.view_as(StandardOptions).runner
+    show_progress = progress.wanted(getattr(config, "progress", None), runner, sys.stderr.isatty())
+    if getattr(config, "progress", None) and not show_progress:
+        print(f"linkbert pipeline: no progress line on {runner}: its own UI shows the job's progress", file=sys.stderr)
+    build_pipeline(pipeline, config, source_fn(pipeline) if source_fn else None, count_progress=show_progress)
+    with _progress(config if show_progress else None):
+        result = pipeline.run()
+        result.wait_until_finish()
     try:
         counters = collect_counters(result)
     except (NotImplementedError, AttributeError):  # a runner without a metrics API
@@ -245,6 +278,35 @@ def run(config: argparse.Namespace, beam_args: list[str] | None = None, source_f
     write_dataset_card(config.output, manifest)
     print_summary(config, manifest, summary)
     return manifest
+
+
+@contextlib.contextmanager
+def _progress(config):
+    """Around a local run (``config``; None: no progress): the channel its processes count into, and the printer."""
+    if config is None:
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="linkbert-progress-")
+    os.environ[progress.ENV] = directory  # the DirectRunner's worker processes inherit it
+    printer = progress.Printer(directory, _input_bytes(config.input, config.source)).start()
+    try:
+        yield
+    finally:
+        try:
+            printer.stop()
+        finally:
+            os.environ.pop(progress.ENV, None)
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def _input_bytes(patterns: str, source: str) -> int:
+    """Compressed bytes of the input files (a multistream index is planning, not input)."""
+    sizes = {}
+    for pattern in (p.strip() for p in patterns.split(",") if p.strip()):
+        for metadata in FileSystems.match([pattern])[0].metadata_list:
+            if not (source == "wikipedia" and "-multistream-index" in metadata.path):
+                sizes[metadata.path] = metadata.size_in_bytes
+    return sum(sizes.values())
 
 
 def print_summary(config, manifest: dict, source_lines: list[str]) -> None:

@@ -2,7 +2,9 @@ import html
 import json
 import re
 import shutil
+import sys
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
@@ -192,6 +194,44 @@ def test_report_falls_back_to_outlinks_counts_dead_letters_and_flags_a_corrupt_s
     assert checks["dead letters"].status == "warn"
     for name in ("relation_mix.png", "lengths.png", "in_degree.png", "links_resolved.png"):
         assert (output / "report" / name).read_bytes().startswith(PNG_SIGNATURE)
+
+
+@pytest.mark.slow
+def test_report_reads_a_bounded_number_of_instance_rows_whatever_their_count(pipeline_output, tmp_path, monkeypatch):
+    """Counts per split and relation come from the manifest (checked against each file's footer); the
+    plots and sample instances from a bounded head of the shards: 8x the instances, the same rows read."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from report import inflate_instances
+
+    from linkbert.pipeline.report import gather, store
+
+    monkeypatch.setattr(gather, "REPORT_SAMPLE_ROWS", 60)
+    monkeypatch.setattr(gather, "SAMPLE_SCAN_ROWS", 100)
+    stores = []
+    monkeypatch.setattr(store.Store, "__init__", _recording(store.Store.__init__, stores))
+    source, manifest, _ = pipeline_output
+    read, reports = {}, {}
+    bound = 60 + 1024 * len(manifest["tables"]["instances"]["files"])  # the head sample + the examples' first batches
+    for factor in (30, 240):
+        rows = inflate_instances(Path(source), tmp_path / f"x{factor}", factor)
+        assert rows == factor * manifest["tables"]["instances"]["rows"]
+        stores.clear()
+        reports[factor] = build_report(str(tmp_path / f"x{factor}"))
+        read[factor] = sum(s.rows_read["instances"] for s in stores)
+        assert {split: sum(counts.values()) for split, counts in reports[factor].relation_counts.items()} == {
+            split: factor * info["rows"] for split, info in manifest["splits"].items()}
+        checks = {check.name: check.status for check in reports[factor].checks}
+        assert checks["relation counts match the manifest"] == checks["manifest matches the files"] == "ok"
+        assert read[factor] <= bound, (factor, read[factor])
+    assert 4 * bound < 240 * manifest["tables"]["instances"]["rows"]
+    assert len(reports[240].samples) == 12
+
+
+def _recording(init, stores):
+    def recording_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        stores.append(self)
+    return recording_init
 
 
 def test_directory_without_manifest_is_refused_by_name(tmp_path, capsys):

@@ -170,4 +170,4 @@ def test_multistream_dump_without_index_warns_with_the_remedy(tmp_path, caplog):
         units = plan_units(str(dump), None)
     assert len(units) == 1
     assert f"{tmp_path}/enwiki-20260101-pages-articles-multistream-index.txt.bz2" in caplog.text
-    assert "ONE work unit" in caplog.text
+    assert "ONE work unit" in caplog.text and "--build-wiki-index" in caplog.text

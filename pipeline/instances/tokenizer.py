@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import typing
 import tempfile
 from pathlib import Path
 
@@ -135,24 +136,62 @@ def save_tokenizer(info: dict, output_dir: str) -> list[str]:
     return written
 
 
-class _SampleText(beam.DoFn):
+DEFAULT_SAMPLE_CHARS = 100_000_000  # characters of text gathered to train WordPiece, at most
+
+
+class _SampleKey(beam.DoFn):
+    """document -> (stable hash, doc_id, characters it would add to the sample): what choosing the sample
+    needs, without the text, so that the Top accumulators (one per bundle) stay small."""
+
     def __init__(self, seed: int, max_chars: int):
         self._seed = seed
         self._max_chars = max_chars
 
     def process(self, document):
-        yield stable_hash(self._seed, "tokenizer-sample", document["doc_id"]), document["text"][: self._max_chars]
+        doc_id = document["doc_id"]
+        yield stable_hash(self._seed, "tokenizer-sample", doc_id), doc_id, min(len(document["text"]), self._max_chars)
+
+
+def sample_cut(chosen: list, budget_chars: int) -> tuple[int, str] | None:
+    """The (hash, doc_id) of the last document of the sample: the smallest hashes first, while their
+    characters fit ``budget_chars`` (always at least one document); None for an empty corpus."""
+    total, last = 0, None
+    for key_hash, doc_id, chars in sorted(chosen):
+        if last is not None and total + chars > budget_chars:
+            break
+        total += chars
+        last = (key_hash, doc_id)
+    return last
+
+
+class _SampleText(beam.DoFn):
+    """document -> (hash, doc_id, its first ``max_chars`` characters) for the documents of the sample only."""
+
+    def __init__(self, seed: int, max_chars: int):
+        self._seed = seed
+        self._max_chars = max_chars
+
+    def process(self, document, last):
+        if last is None:
+            return
+        key = (stable_hash(self._seed, "tokenizer-sample", document["doc_id"]), document["doc_id"])
+        if key <= tuple(last):
+            yield key[0], key[1], document["text"][: self._max_chars]
 
 
 class BuildTokenizer(beam.PTransform):
     """documents -> a single tokenizer-info element, trained on a deterministic sample (or read locally).
 
-    The sample is the ``sample_docs`` documents with the smallest stable hash, so the same corpus and
-    seed always give the same vocabulary, whatever the runner or element order.
+    The sample is the ``sample_docs`` documents with the smallest stable hash (their first ``sample_chars``
+    characters each), cut where their characters would pass ``sample_budget_chars``, so the same corpus
+    and seed always give the same vocabulary, whatever the runner or element order. Choosing it moves
+    only (hash, doc_id, length) triples through the Top combiner; the texts of the chosen documents alone
+    are then gathered, at most ``sample_budget_chars`` characters in one place.
     """
 
     def __init__(self, output_dir: str, seed: int, vocab_size: int, lowercase: bool, sample_docs: int,
-                 sample_chars: int = 20000, local_path: str | None = None, strip_accents: bool = False):
+                 sample_chars: int = 20000, local_path: str | None = None, strip_accents: bool = False,
+                 sample_budget_chars: int = DEFAULT_SAMPLE_CHARS):
         super().__init__()
         self._output_dir = output_dir
         self._seed = seed
@@ -160,6 +199,7 @@ class BuildTokenizer(beam.PTransform):
         self._lowercase = lowercase
         self._sample_docs = sample_docs
         self._sample_chars = sample_chars
+        self._sample_budget_chars = sample_budget_chars
         self._local_path = local_path
         self._strip_accents = strip_accents
 
@@ -170,17 +210,25 @@ class BuildTokenizer(beam.PTransform):
                 [tokenizer_info(local_json, self._lowercase, self._strip_accents)])
         else:
             vocab_size, lowercase, strip_accents = self._vocab_size, self._lowercase, self._strip_accents
+            budget = self._sample_budget_chars
 
             def train(sample):
-                texts = [text for _, text in sorted(sample)]
+                texts = [text for _, _, text in sorted(sample)]
                 counter("tokenizer.sample_documents").inc(len(texts))
+                counter("tokenizer.sample_characters").inc(sum(map(len, texts)))
                 return tokenizer_info(train_wordpiece(texts, vocab_size, lowercase, strip_accents=strip_accents),
                                       lowercase, strip_accents)
 
+            last = (
+                documents
+                | "SampleKeys" >> beam.ParDo(_SampleKey(self._seed, self._sample_chars))
+                | "SmallestHashes" >> beam.combiners.Top.Smallest(self._sample_docs)
+                | "CharacterBudget" >> beam.Map(sample_cut, budget).with_output_types(typing.Any)  # hashes are unsigned 64-bit
+            )
             info = (
                 documents
-                | "SampleText" >> beam.ParDo(_SampleText(self._seed, self._sample_chars))
-                | "SmallestHashes" >> beam.combiners.Top.Smallest(self._sample_docs)
+                | "SampleText" >> beam.ParDo(_SampleText(self._seed, self._sample_chars), beam.pvalue.AsSingleton(last))
+                | "GatherSample" >> beam.combiners.ToList()
                 | "TrainWordPiece" >> beam.Map(train)
             )
         output_dir = self._output_dir

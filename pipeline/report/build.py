@@ -7,9 +7,11 @@ dead-letter records by reason, the manifest summary, consistency checks between 
 files, and a dozen instances decoded back to text with A and B marked.
 
 Tables are read with ``pyarrow.dataset``, one or two columns at a time: counts are streamed
-aggregations (Acero group-bys hold one row per document, never one per edge or instance), and the
-sample instances come from the first rows of the first shards, which the pipeline already shuffled
-with a seeded permutation. Paths may be local or any URI ``pyarrow.fs`` understands (``gs://``).
+aggregations (Acero group-bys hold one row per document, never one per edge or instance). Instances
+are not scanned: their counts per split, relation and link type come from the manifest's per-shard
+entries, each checked against its file's footer (a file that does not match is counted from its own
+rows), and the length and linked-B plots and the sample instances come from a bounded number of rows
+at the head of the shards, which the pipeline already shuffled with a seeded permutation. Paths may be local or any URI ``pyarrow.fs`` understands (``gs://``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from linkbert.pipeline.report.gather import (
     decode_samples,
     degree_arrays,
     footer_facts,
+    instance_lengths,
+    instance_sample,
     link_resolution_from_counters,
     link_resolution_from_tables,
     load_tokenizer,
@@ -61,14 +65,15 @@ def build_report(directory: str, output: str | None = None, num_samples: int = 1
     options = manifest.get("options", {})
 
     footers = {table: footer_facts(store, table) for table in schemas.TABLES}
-    relation_counts = count_relations(store)
+    relation_counts = count_relations(store, manifest)
     counters = manifest.get("counters", {})
     resolution = link_resolution_from_counters(counters)
     resolution_source = "counters"
     if not resolution:
         resolution, resolution_source = link_resolution_from_tables(store), "documents' out-links vs edges"
     dead_letters, dead_examples, unreadable_errors = read_dead_letters(store)
-    in_degree, picks_aligned, linked_picks, orphan_picks = degree_arrays(store)
+    sample = instance_sample(store)  # bounded: the report's cost does not grow with the instance count
+    in_degree, picks_aligned, linked_picks, orphan_picks = degree_arrays(store, sample)
     documents_rows = footers["documents"][0]
     zero_in_degree = documents_rows - in_degree.size if footers["documents"][1] else None
 
@@ -80,8 +85,8 @@ def build_report(directory: str, output: str | None = None, num_samples: int = 1
     plots = {
         "relation_mix.png": plot_relation_mix(relation_counts),
         "lengths.png": plot_lengths(
-            streamed_bincount(store.dataset(store.table_files("segments")), "num_tokens"),
-            streamed_bincount(store.dataset(store.table_files("instances")), "num_tokens"),
+            streamed_bincount(store.dataset(store.table_files("segments")), "num_tokens", store, "segments"),
+            instance_lengths(sample, footers["instances"][0]),
             options.get("segment_tokens"), options.get("max_seq_len")),
         "in_degree.png": plot_in_degree(in_degree, picks_aligned, linked_picks, options.get("diversity")),
         "links_resolved.png": plot_links_resolved(resolution, resolution_source),

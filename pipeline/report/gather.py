@@ -25,6 +25,7 @@ REDIRECT_COUNTERS = ("redirects_resolved", "redirects_dangling", "redirect_cycle
 
 
 SAMPLE_SCAN_ROWS = 20000  # rows read from the head of the shards when looking for sample instances
+REPORT_SAMPLE_ROWS = 100_000  # instance rows read for the length and linked-B plots, whatever the instance count
 
 
 @dataclass
@@ -45,14 +46,40 @@ class Sample:
     problems: list[str] = field(default_factory=list)
 
 
-def count_relations(store: Store) -> dict[str, dict[int, int]]:
-    """split -> relation -> instances, from the instance files themselves."""
-    splits = sorted({split_of(path) for path in store.table_files("instances")})
-    result = {}
-    for split in splits:
-        counts = group_count(store.dataset(store.table_files("instances", split)), "relation", "instances")
-        result[split] = {int(r): int(n) for r, n in zip(counts["relation"].to_pylist(), counts["instances"].to_pylist())}
+def count_relations(store: Store, manifest: dict | None = None) -> dict[str, dict[int, int]]:
+    """split -> relation -> instances: the manifest's per-shard counts for every instance file on disk whose
+    footer holds the rows its entry lists (``footer_facts`` reads the footers first); any other file, or one
+    the manifest does not list, is counted from its own relation column."""
+    listed = (manifest or {}).get("tables", {}).get("instances", {}).get("files", [])
+    entries = {entry.get("file"): entry for entry in listed if isinstance(entry, dict)}
+    result: dict[str, dict[int, int]] = {}
+    for path in store.table_files("instances"):
+        counts = result.setdefault(split_of(path), {})
+        entry = entries.get(path.rsplit("/", 1)[-1], {})
+        relations = entry.get("relations")
+        if isinstance(relations, dict) and entry.get("rows") == store.file_rows.get(path) == sum(relations.values()):
+            pairs = [(int(relation), int(count)) for relation, count in relations.items()]
+        else:
+            scanned = group_count(store.dataset([path]), "relation", "instances")
+            store.rows_read["instances"] += store.file_rows.get(path, 0)
+            pairs = zip(scanned["relation"].to_pylist(), scanned["instances"].to_pylist())
+        for relation, count in pairs:
+            counts[int(relation)] = counts.get(int(relation), 0) + int(count)
     return result
+
+
+def instance_sample(store: Store, max_rows: int | None = None) -> pa.Table | None:
+    """A bounded sample of the instances (relation, doc_b, num_tokens), for the length and linked-B plots."""
+    return store.head_rows(store.table_files("instances"), ["relation", "doc_b", "num_tokens"], max_rows or REPORT_SAMPLE_ROWS)
+
+
+def instance_lengths(sample: pa.Table | None, total_rows: int) -> np.ndarray:
+    """Instances per token count, estimated from ``sample`` and scaled to ``total_rows`` (exact when the
+    sample holds every row)."""
+    if sample is None or sample.num_rows == 0:
+        return np.zeros(0)
+    counts = np.bincount(np.clip(sample["num_tokens"].to_numpy(zero_copy_only=False), 0, None).astype(np.int64))
+    return counts * (total_rows / sample.num_rows) if total_rows else counts.astype(float)
 
 
 def link_resolution_from_counters(counters: dict[str, int]) -> dict[str, dict[str, int]]:
@@ -110,14 +137,20 @@ def read_dead_letters(store: Store) -> tuple[dict[tuple[str, str], int], dict[tu
     return dict(sorted(counts.items())), examples, unreadable
 
 
-def degree_arrays(store: Store) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """(in-degree per edge target, linked-B picks per edge target, picks per chosen document, picks of non-targets)."""
+def degree_arrays(store: Store, sample: pa.Table | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(in-degree per edge target, linked-B picks per edge target, picks per chosen document, picks of
+    non-targets); picks are counted over ``sample`` (``instance_sample``), all instances when it is None."""
     edges = store.dataset(store.table_files("edges"))
-    instances = store.dataset(store.table_files("instances"))
     in_degree = group_count(edges, "dst", "in_degree") if edges is not None else pa.table(
         {"dst": pa.array([], pa.string()), "in_degree": pa.array([], pa.int64())})
-    picks = group_count(instances, "doc_b", "picks", pc.field("relation") == LINKED) if instances is not None else pa.table(
-        {"doc_b": pa.array([], pa.string()), "picks": pa.array([], pa.int64())})
+    empty_picks = pa.table({"doc_b": pa.array([], pa.string()), "picks": pa.array([], pa.int64())})
+    if sample is not None:
+        linked = sample.filter(pc.equal(sample["relation"], LINKED))
+        picks = linked.group_by("doc_b").aggregate([("doc_b", "count")]).rename_columns(["doc_b", "picks"]) \
+            if linked.num_rows else empty_picks
+    else:
+        instances = store.dataset(store.table_files("instances"))
+        picks = group_count(instances, "doc_b", "picks", pc.field("relation") == LINKED) if instances is not None else empty_picks
     joined = in_degree.join(picks, keys="dst", right_keys="doc_b", join_type="left outer")
     picks_aligned = pc.fill_null(joined["picks"], 0).to_numpy()
     orphan_picks = int(pc.sum(picks["picks"]).as_py() or 0) - int(picks_aligned.sum())
@@ -139,6 +172,7 @@ def footer_facts(store: Store, table: str) -> tuple[int, list[str], list[str], s
             store.unreadable.add(path)
             continue
         rows += metadata.num_rows
+        store.file_rows[path] = metadata.num_rows
         fingerprint = (metadata.metadata or {}).get(schemas.META_TOKENIZER_FINGERPRINT)
         if fingerprint is not None:
             fingerprints.add(fingerprint.decode())
@@ -175,6 +209,7 @@ def pick_sample_rows(store: Store, count: int) -> list[dict]:
     for path in files:
         with store.fs.open_input_file(path) as handle:
             for batch in pq.ParquetFile(handle).iter_batches(batch_size=1024):
+                store.rows_read["instances"] += batch.num_rows
                 for row in batch.to_pylist():
                     row["split"] = split_of(path)
                     bucket = chosen.setdefault(row["relation"], [])

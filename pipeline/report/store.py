@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 
 import numpy as np
 import pyarrow as pa
@@ -12,6 +13,7 @@ import pyarrow.acero as acero
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 
 class ReportError(RuntimeError):
@@ -29,6 +31,8 @@ class Store:
         self.display_root = directory
         self.root = self.root.rstrip("/")
         self.unreadable: set[str] = set()  # Parquet files whose footer failed; left out of every read
+        self.file_rows: dict[str, int] = {}  # rows per Parquet file, from its footer
+        self.rows_read: Counter = Counter()  # table -> rows read from its files (what the report costs)
 
     def path(self, *parts: str) -> str:
         return "/".join([self.root, *parts])
@@ -67,6 +71,29 @@ class Store:
     def dataset(self, files: list[str]) -> ds.Dataset | None:
         return ds.dataset(files, filesystem=self.fs, format="parquet") if files else None
 
+    def head_rows(self, files: list[str], columns: list[str], max_rows: int) -> pa.Table | None:
+        """Up to ``max_rows`` rows of ``columns``, an equal share from the head of each file (the pipeline
+        orders every shard by a seeded hash, so a head is a random sample of it); None without files."""
+        if not files:
+            return None
+        share = max(1, -(-max_rows // len(files)))
+        tables = []
+        for path in files:
+            with self.fs.open_input_file(path) as handle:
+                taken = 0
+                for batch in pq.ParquetFile(handle).iter_batches(batch_size=min(share, 65536), columns=columns):
+                    batch = batch.slice(0, share - taken)
+                    tables.append(pa.Table.from_batches([batch]))
+                    taken += batch.num_rows
+                    if taken >= share:
+                        break
+            self.rows_read[_table_of(path)] += taken
+        return pa.concat_tables(tables) if tables else None
+
+
+def _table_of(path: str) -> str:
+    return path.rsplit("/", 2)[-2]
+
 
 def split_of(path: str) -> str:
     return path.rsplit("/", 1)[-1].split("-", 1)[0]
@@ -86,11 +113,13 @@ def group_count(dataset: ds.Dataset, key: str, name: str, filter_expression=None
     return acero.Declaration.from_sequence(steps).to_table(use_threads=True)
 
 
-def streamed_bincount(dataset: ds.Dataset | None, column: str) -> np.ndarray:
+def streamed_bincount(dataset: ds.Dataset | None, column: str, store: Store | None = None, table: str = "") -> np.ndarray:
     counts = np.zeros(0, dtype=np.int64)
     if dataset is None:
         return counts
     for batch in dataset.to_batches(columns=[column], batch_size=65536):
+        if store is not None:
+            store.rows_read[table] += batch.num_rows
         values = batch.column(0).to_numpy(zero_copy_only=False)
         if values.size == 0:
             continue

@@ -12,6 +12,8 @@ from collections.abc import Iterable, Iterator
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from linkbert.pipeline import progress
+
 CHUNK_BYTES = 1 << 16  # compressed bytes read at a time (larger parser feeds fragment the heap)
 
 
@@ -185,11 +187,12 @@ def _bits(data: bytes, start: int, end: int) -> int:
     return (number >> (8 * last - end)) & ((1 << (end - start)) - 1)
 
 
-def block_as_stream(data: bytes, start: int, end: int) -> bytes:
+def block_as_stream(data: bytes, start: int, end: int, level: int = 9) -> bytes:
     """The bz2 block at bits [start, end) of ``data`` as a stream of its own (header, block, end
-    marker, combined CRC = the block's CRC): what ``bzip2recover`` writes for each block."""
+    marker, combined CRC = the block's CRC): what ``bzip2recover`` writes for each block. ``level``
+    (the block size, in 100k) must be at least the original stream's; a smaller one decompresses faster."""
     crc = _bits(data, start + 48, start + 80)
-    value = int.from_bytes(b"BZh9", "big")
+    value = int.from_bytes(b"BZh" + str(level).encode(), "big")
     value = (value << (end - start)) | _bits(data, start, end)
     value = (((value << 48) | _STREAM_END_MAGIC) << 32) | crc
     total = 32 + (end - start) + 80
@@ -240,8 +243,9 @@ def _recovered_blocks(raw, path: str, position: int, window: bytes) -> Iterator[
 def recovering_chunks(path: str) -> Iterator[tuple[int, bytes | Gap]]:
     """Like ``decompressed_chunks``, but a corrupt or truncated part is a ``Gap`` item and reading goes
     on: for bz2 from the next intact block (found by its magic, as ``bzip2recover`` does); for gzip
-    nothing after the damage can be found again, so the gap runs to the end of the file."""
-    with open_raw(path) as raw:
+    nothing after the damage can be found again, so the gap runs to the end of the file. The compressed
+    bytes read count towards a local run's progress."""
+    with open_raw(path) as raw, progress.counting_bytes(raw) as raw:
         data = raw.read(4)
         kind = _compression(data)
         offset = len(data)

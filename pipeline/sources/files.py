@@ -10,6 +10,7 @@ import gzip
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from linkbert.pipeline import progress
 from linkbert.pipeline.records import counter
 
 
@@ -43,7 +44,7 @@ def open_decompressed(path: str):
         with FileSystems.open(path) as stream:
             yield stream
         return
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw, progress.counting_bytes(raw) as raw:
         if compression == CompressionTypes.GZIP:
             with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
                 yield stream

@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from apache_beam.io.filesystems import FileSystems
 from lxml import etree
 
+from linkbert.pipeline import progress
 from linkbert.pipeline.edges.titles import SiteInfo
+from linkbert.pipeline.sources.bz2scan import starts_with_page, stream_starts
 from linkbert.pipeline.sources.compressed import CHUNK_BYTES, DumpReadError, decompressed_chunks, open_raw, prefetched
 from linkbert.pipeline.sources.wikidump import (
     PARSER_OPTIONS,
@@ -111,43 +113,68 @@ def read_header(path: str, first_offset: int) -> DumpHeader:
             version = element.get("version", "")
         elif event == "end" and name == "siteinfo":
             site = site_from_element(element)
+        elif event == "start" and name == "page":  # the streams found are not where the pages start
+            raise DumpReadError(f"{path}: the bytes before the first stream (0-{first_offset}) hold pages, so its "
+                                "streams do not start at pages as a multistream dump's do", 0)
     return DumpHeader(encoding, site, version)
 
 
+def window_of(offset: int, range_bytes: int) -> int:
+    """The work unit a stream belongs to: streams are grouped by ``offset // range_bytes``, a rule each
+    worker can apply to its own offsets without seeing the others."""
+    return offset // range_bytes
+
+
+def units_from_offsets(path: str, offsets: list[int], size: int, header: DumpHeader,
+                       range_bytes: int) -> list[WorkUnit]:
+    """Work units of whole bz2 streams from the sorted stream offsets of one dump (what the parallel
+    planner in ``multistream_plan`` computes window by window)."""
+    windows: dict[int, list[int]] = {}
+    for offset in offsets:
+        windows.setdefault(window_of(offset, range_bytes), []).append(offset)
+    ordered = [windows[key] for key in sorted(windows)]
+    return [WorkUnit(path, tuple(streams), max(following[0] if following else size, streams[-1]), header)
+            for streams, following in zip(ordered, ordered[1:] + [None])]
+
+
+def warn_no_index(path: str) -> None:
+    directory, name = FileSystems.split(path)
+    logging.warning(
+        "MULTISTREAM DUMP WITHOUT ITS INDEX: %s becomes ONE work unit, parsed by one worker from start to "
+        "end. Put %s (the same dump date, from https://dumps.wikimedia.org/) beside it, or pass "
+        "--build-wiki-index to find its bz2 streams in a parallel first pass, to split it into ranges of "
+        "streams read in parallel.", path, FileSystems.join(directory, index_name_for(name)))
+
+
 def plan_units(
-    path: str, index_path: str | None = None, range_bytes: int = DEFAULT_RANGE_BYTES, size: int | None = None
+    path: str, index_path: str | None = None, range_bytes: int = DEFAULT_RANGE_BYTES, size: int | None = None,
+    build_index: bool = False,
 ) -> list[WorkUnit]:
-    """Work units of one dump: ranges of whole bz2 streams when an index is given, else the file."""
-    if index_path is None:
-        directory, name = FileSystems.split(path)
-        if index_name_for(name) is not None:
-            logging.warning(
-                "MULTISTREAM DUMP WITHOUT ITS INDEX: %s becomes ONE work unit, parsed by one worker from start to "
-                "end. Put %s (the same dump date, from https://dumps.wikimedia.org/) beside it to split it into "
-                "ranges of bz2 streams read in parallel.", path, FileSystems.join(directory, index_name_for(name)))
+    """Work units of one dump, in one process: ranges of whole bz2 streams when an index is given (or
+    ``build_index`` finds the streams), else the file. The pipeline plans the same units in parallel."""
+    if index_path is None and not build_index:
+        if index_name_for(FileSystems.split(path)[1]) is not None:
+            warn_no_index(path)
         return [WorkUnit(path)]
-    offsets = read_stream_offsets(index_path)
-    if not offsets:
-        raise DumpReadError(f"{index_path}: the index lists no streams")
     if size is None:
         size = FileSystems.match([path])[0].metadata_list[0].size_in_bytes
+    if index_path is None:
+        offsets = list(stream_starts(path, 0, size, starts_with_page))
+        if not offsets:
+            return [WorkUnit(path)]
+    else:
+        offsets = read_stream_offsets(index_path)
+        if not offsets:
+            raise DumpReadError(f"{index_path}: the index lists no streams")
     header = read_header(path, offsets[0]) if offsets[0] > 0 else DumpHeader()
-    units = []
-    streams: list[int] = []
-    for position, offset in enumerate(offsets):
-        streams.append(offset)
-        end = offsets[position + 1] if position + 1 < len(offsets) else size
-        if end - streams[0] >= range_bytes or position + 1 == len(offsets):
-            units.append(WorkUnit(path, tuple(streams), max(end, offset), header))
-            streams = []
-    return units
+    return units_from_offsets(path, offsets, size, header, range_bytes)
 
 
 def _range_streams(unit: WorkUnit) -> Iterator[tuple[str, int, bytes | str]]:
     """Events of a range, per bz2 stream: ("begin", offset, b""), ("data", offset, chunk)..., then
     ("end", offset, b"") or ("error", offset, reason) when the stream cannot be decompressed."""
     bounds = list(unit.streams) + [unit.end]
-    with open_raw(unit.path) as raw:
+    with open_raw(unit.path) as raw, progress.counting_bytes(raw) as raw:
         position = -1
         for start, end in zip(bounds, bounds[1:]):
             if position != start:  # (a seek on gs:// drops the read-ahead buffer)

@@ -22,6 +22,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from lxml import etree
 
+from linkbert.pipeline import progress
 from linkbert.pipeline.records import error_record
 from linkbert.pipeline.sources import Source, register
 from linkbert.pipeline.sources.files import (
@@ -85,7 +86,8 @@ class ExpandPackages(beam.DoFn):
         self.counters.inc("packages_read")
         member = None
         try:
-            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw, \
+                    progress.counting_bytes(raw) as raw:
                 mode = "r|" if path.lower().endswith(".tar") else "r|gz"
                 with tarfile.open(fileobj=raw, mode=mode) as package:
                     for member in package:

@@ -6,9 +6,11 @@ Steps, top to bottom:
 
 * ``MatchFiles``: the file pattern (a glob, or comma-separated globs) -> dump files; multistream index
   files a glob also matches are set aside.
-* ``PlanWorkUnits``: a multistream dump with its index (``index_pattern``, or the
-  ``…-multistream-index.txt.bz2`` beside it) becomes byte ranges of whole bz2 streams, so that one
-  20 GB file is parsed by many workers; any other file is one unit. ``Reshuffle`` spreads the units.
+* ``PlanWorkUnits`` (``multistream_plan``): a multistream dump with its index (``index_pattern``, or
+  the ``…-multistream-index.txt.bz2`` beside it), or without one under ``build_index`` (its bz2
+  streams found in a parallel first pass), becomes byte ranges of whole bz2 streams, so that one
+  20 GB file is parsed by many workers; the index, too, is read in parallel pieces. Any other file is
+  one unit. ``Reshuffle`` spreads the units.
 * ``ReadPages``: a unit -> raw pages (``linkbert.pipeline.sources.wikidump``); an unreadable stream or page is
   a dead letter naming the file and byte offset or page id, and reading goes on.
 * ``CleanPages``: namespace filter (default: articles), redirects (from ``<redirect title=…>``) to
@@ -30,11 +32,12 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import TaggedOutput
 
+from linkbert.pipeline import progress
 from linkbert.pipeline.edges.titles import is_valid_title, normalize_title
 from linkbert.pipeline.records import counter, error_record
 from linkbert.pipeline.sources import Source, register
-from linkbert.pipeline.sources.compressed import DumpReadError
-from linkbert.pipeline.sources.multistream import DEFAULT_RANGE_BYTES, find_index, index_name_for, plan_units
+from linkbert.pipeline.sources.multistream import DEFAULT_RANGE_BYTES, find_index, index_name_for
+from linkbert.pipeline.sources.multistream_plan import INDEX_PIECE_BYTES, PlanWorkUnits
 from linkbert.pipeline.sources.wikidump import RawPage, WorkUnit, read_pages
 from linkbert.pipeline.sources.wikimarkup import disambiguation_template_name, expand_title_magic_words, marks_disambiguation
 from linkbert.pipeline.sources.wikitext import WikitextCleaner, WikitextError, is_disambiguation
@@ -83,27 +86,6 @@ def _match_dumps(file_patterns: list[str], index_patterns: list[str]) -> list[tu
     return [(path, dumps[path], paired[path]) for path in sorted(dumps)]
 
 
-class _PlanWorkUnits(beam.DoFn):
-    """(path, size, index) -> WorkUnits: ranges of whole bz2 streams with an index, else the file."""
-
-    def __init__(self, range_bytes: int):
-        self._range_bytes = range_bytes
-
-    def setup(self):
-        self._units = counter("wikipedia.work_units")
-
-    def process(self, element):
-        path, size, index = element
-        try:
-            units = plan_units(path, index, self._range_bytes, size)
-        except (DumpReadError, OSError, ValueError) as exc:
-            yield TaggedOutput(ERRORS, error_record("wikipedia.plan", path, None, "bad_index",
-                                                    f"{index}: {exc}; the dump is read as one unit"))
-            units = [WorkUnit(path)]
-        self._units.inc(len(units))
-        yield from units
-
-
 class _ReadPages(beam.DoFn):
     """WorkUnit -> RawPage; unreadable streams and pages -> dead letters."""
 
@@ -116,6 +98,7 @@ class _ReadPages(beam.DoFn):
         for item in read_pages(unit):
             if isinstance(item, RawPage):
                 self._read.inc()
+                progress.add("pages")
                 yield item
                 continue
             if item.page_read:  # a <page> that was read but not understood
@@ -124,6 +107,9 @@ class _ReadPages(beam.DoFn):
             else:
                 self._unreadable.inc()
             yield TaggedOutput(ERRORS, error_record("wikipedia.read", item.source_file, item.record_id, item.reason, item.detail))
+
+    def finish_bundle(self):
+        progress.flush()
 
 
 # MediaWiki's #REDIRECT magic word (and common localisations), as the parser reads it: at the start
@@ -226,6 +212,8 @@ class ReadWikipedia(beam.PTransform):
     or ``.xml.gz`` dumps. ``namespaces``: page namespaces kept (default articles). ``index_pattern``:
     multistream index file(s); by default the index beside each ``…-multistream….xml….bz2`` is used
     when it exists. ``range_bytes``: compressed bytes per parallel work unit of a multistream dump.
+    ``build_index``: find the bz2 streams of a dump without an index in a parallel first pass (else such
+    a dump is one work unit, with a warning). ``index_piece_bytes``: compressed index bytes per worker.
     """
 
     def __init__(
@@ -235,6 +223,8 @@ class ReadWikipedia(beam.PTransform):
         keep_disambiguation: bool = False,
         index_pattern: str | None = None,
         range_bytes: int = DEFAULT_RANGE_BYTES,
+        build_index: bool = False,
+        index_piece_bytes: int = INDEX_PIECE_BYTES,
     ):
         super().__init__()
         if not _split_patterns(file_pattern):
@@ -246,6 +236,8 @@ class ReadWikipedia(beam.PTransform):
         self._keep_disambiguation = keep_disambiguation
         self._index_pattern = index_pattern
         self._range_bytes = range_bytes
+        self._build_index = build_index
+        self._index_piece_bytes = index_piece_bytes
 
     def expand(self, pbegin):
         patterns = (_split_patterns(self._file_pattern), _split_patterns(self._index_pattern or ""))
@@ -254,10 +246,10 @@ class ReadWikipedia(beam.PTransform):
             | "Patterns" >> beam.Create([patterns])
             | "MatchFiles" >> beam.FlatMapTuple(_match_dumps)
             | "ReshuffleFiles" >> beam.Reshuffle()
-            | "PlanWorkUnits" >> beam.ParDo(_PlanWorkUnits(self._range_bytes)).with_outputs(ERRORS, main="units")
+            | "PlanWorkUnits" >> PlanWorkUnits(self._range_bytes, self._build_index, self._index_piece_bytes)
         )
         read = (
-            planned.units
+            planned["units"]
             | "ReshuffleUnits" >> beam.Reshuffle()
             | "ReadPages" >> beam.ParDo(_ReadPages()).with_outputs(ERRORS, main="pages")
         )
@@ -271,7 +263,7 @@ class ReadWikipedia(beam.PTransform):
         cleaned = read.pages | "CleanPages" >> beam.ParDo(
             _CleanPages(self._namespaces, self._keep_disambiguation), beam.pvalue.AsList(disambiguation)
         ).with_outputs(REDIRECTS, ERRORS, main="documents")
-        errors = (planned[ERRORS], read[ERRORS], cleaned[ERRORS]) | "MergeErrors" >> beam.Flatten()
+        errors = (planned["errors"], read[ERRORS], cleaned[ERRORS]) | "MergeErrors" >> beam.Flatten()
         return {"documents": cleaned.documents, "redirects": cleaned[REDIRECTS], "errors": errors}
 
 
@@ -309,6 +301,7 @@ def _read_from_options(pipeline, config) -> dict:
     return pipeline | "ReadWikipedia" >> ReadWikipedia(
         config.input, namespaces=namespaces, keep_disambiguation=config.keep_disambiguation,
         index_pattern=config.wiki_index, range_bytes=max(1, int(config.wiki_range_mb * (1 << 20))),
+        build_index=getattr(config, "build_wiki_index", False),
     )
 
 
