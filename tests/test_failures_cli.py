@@ -44,6 +44,7 @@ def test_numeric_options_are_checked_before_any_work(tmp_path, capsys, option, v
     code, err = pipeline(capsys, "--source", "wikipedia", "--input", str(tmp_path / "x.xml"), "--output", str(out),
                          option, value)
     assert code == 2 and option in err and value in err and not out.exists()
+    assert len(err.strip().splitlines()) == 2  # a one-line usage and the one-line error, not 20 lines of options
 
 
 def test_max_seq_len_below_two_segments_is_refused(tmp_path, capsys):
@@ -89,6 +90,7 @@ def test_a_bad_page_exits_1_naming_file_and_errors_after_writing_the_good_pages(
                          "--vocab-size", "200")
     line = last_line(err)
     assert code == 1 and str(source) in line and f"{out}/errors/" in line and "wikipedia.failed" in line
+    assert f"{source} (bad_xml: record 7)" in line  # the file and the record
     documents = ds.dataset(str(out / "documents"), format="parquet").to_table().column("doc_id").to_pylist()
     assert sorted(map(int, documents)) == [i for i in range(1, 41) if i != 7]
     errors = [json.loads(line) for path in (out / "errors").glob("errors*") for line in path.open()]
@@ -103,7 +105,7 @@ def test_pubmed_where_every_file_fails_exits_1(tmp_path, capsys):
                          "--output", str(tmp_path / "out"), "--vocab-size", "200")
     line = last_line(err)
     assert code == 1 and "pubmed.files_failed" in line and str(tmp_path / "a.xml.gz") in line
-    assert "no document was written" in line
+    assert "no document was written" in line and "do not reconcile" not in line  # the failed files say it
 
 
 def test_all_records_filtered_exits_1_saying_why(tmp_path, capsys, real_data):
@@ -120,7 +122,7 @@ def test_a_pubmed_file_given_to_wikipedia_says_which_source_fits(tmp_path, capsy
     code, err = pipeline(capsys, "--source", "wikipedia", "--input", str(source), "--output", str(tmp_path / "out"),
                          "--vocab-size", "200")
     line = last_line(err)
-    assert code == 1 and "wrong_format" in line and str(source) in line
+    assert code == 1 and f"{source} (wrong_format: use --source pubmed)" in line
     errors = [json.loads(x) for p in (tmp_path / "out" / "errors").glob("errors*") for x in p.open()]
     assert len(errors) == 1 and "use --source pubmed" in errors[0]["detail"]
 
