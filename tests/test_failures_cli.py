@@ -3,17 +3,19 @@ at the edge before any work; reruns never clobber (issue 14). Bad inputs are gen
 
 import argparse
 import gzip
+import io
 import json
 import shutil
 from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
+from apache_beam.io.filesystem import FileMetadata, FileSystem
 
 from linkbert.cli import main
 from linkbert.pipeline import run as pipeline_run
 from linkbert.pipeline.outcome import losses_exit_code
-from linkbert.pipeline.preflight import check_output
+from linkbert.pipeline.preflight import UsageError, check_output
 from linkbert.pipeline.sources.pmc import ParsePmcFile
 from pipeline_fixtures import linked_documents, memory_source
 from test_failures_wiki import dump, page
@@ -226,3 +228,79 @@ def test_every_kind_of_damaged_dump_exits_1_and_keeps_the_good_pages(tmp_path, c
                        "truncated.xml.bz2": "truncated"}
     documents = set(map(int, ds.dataset(str(out / "documents"), format="parquet").to_table().column("doc_id").to_pylist()))
     assert set(range(1, 21)) | {40, 42} <= documents and not {30, 41} & documents
+
+
+class _MemoryFileSystem(FileSystem):
+    """A bucket-like filesystem in memory (``memtest://``), to show that --overwrite clears a remote
+    output through FileSystems, as on gs://: object names only, no directories."""
+
+    objects: dict[str, bytes] = {}
+
+    @classmethod
+    def scheme(cls):
+        return "memtest"
+
+    def join(self, base, *paths):
+        return "/".join([base.rstrip("/"), *(p.strip("/") for p in paths)])
+
+    def split(self, path):
+        head, _, tail = path.rstrip("/").rpartition("/")
+        return head, tail
+
+    def has_dirs(self):
+        return False
+
+    def mkdirs(self, path):
+        pass
+
+    def _list(self, prefix):
+        for name, data in list(self.objects.items()):
+            if name.startswith(prefix):
+                yield FileMetadata(name, len(data))
+
+    def create(self, path, mime_type="application/octet-stream", compression_type=None):
+        objects = self.objects
+
+        class Sink(io.BytesIO):
+            def close(self):
+                objects[path] = self.getvalue()
+                super().close()
+
+        return Sink()
+
+    def open(self, path, mime_type="application/octet-stream", compression_type=None):
+        return io.BytesIO(self.objects[path])
+
+    def exists(self, path):
+        return path in self.objects
+
+    def delete(self, paths):
+        for path in paths:
+            del self.objects[path]
+
+    def size(self, path):
+        return len(self.objects[path])
+
+    def last_updated(self, path):
+        return 0.0
+
+    def metadata(self, path):
+        return FileMetadata(path, len(self.objects[path]))
+
+    def copy(self, sources, destinations):
+        raise NotImplementedError
+
+    def rename(self, sources, destinations):
+        raise NotImplementedError
+
+
+def test_overwrite_clears_a_bucket_output_through_filesystems():
+    objects = _MemoryFileSystem.objects
+    objects.clear()
+    objects.update({"memtest://bucket/run/instances/train-00000-of-00003.parquet": b"earlier",
+                    "memtest://bucket/run/manifest.json": b"{}", "memtest://bucket/other/keep.txt": b"not ours"})
+    with pytest.raises(UsageError, match=r"--output memtest://bucket/run already holds 2 file\(s\) of an earlier run"):
+        check_output(argparse.Namespace(output="memtest://bucket/run", overwrite=False))
+    assert len(objects) == 3
+    check_output(argparse.Namespace(output="memtest://bucket/run", overwrite=True))
+    assert list(objects) == ["memtest://bucket/other/keep.txt"]  # cleared, the write probe removed, the rest kept
