@@ -253,3 +253,20 @@ def test_a_bad_page_in_a_multistream_stream_costs_only_itself(tmp_path):
     failures = [item for item in items if isinstance(item, ReadFailure)]
     assert ids(kept) == [i for i in range(1, 61) if i != 25]
     assert [(f.reason, f.record_id) for f in failures] == [("bad_xml", "25")] and str(multistream) in failures[0].detail
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le"])
+def test_a_corrupt_first_block_costs_only_its_pages(tmp_path, encoding):
+    # the document's start (and <siteinfo>) is lost: the next block is a fragment read from its next <page>
+    text = dump([page(i) for i in range(1, 3001)]).decode("utf-8")
+    data = (codecs.BOM_UTF16_LE if encoding == "utf-16-le" else b"") + text.encode(encoding)
+    compressed = bytearray(bz2.compress(data, 9))
+    second = find_magic(bytes(compressed), 80)
+    compressed[100:164] = bytes(64)
+    path = tmp_path / "first.xml.bz2"
+    path.write_bytes(bytes(compressed))
+    kept, failures = read(path)
+    first_block = bz2.decompress(block_as_stream(bytes(compressed[:4]) + bz2.compress(data, 9)[4:], 32, second))
+    lost = first_block.count("</page>".encode(encoding)) + 1  # and the page the block boundary cuts
+    assert ids(kept) == list(range(lost + 1, 3001))
+    assert [f.reason for f in failures] == ["corrupt_stream"] and str(path) in failures[0].detail

@@ -10,6 +10,8 @@ stop (a bz2 gap, the end of the file), is a dead letter too. Pages and tags are 
 the file's own encoding, on character boundaries (UTF-16 dumps exist).
 
 ``read_whole_file`` reads one file so; ``multistream.read_range`` reads each bz2 stream of a range so.
+When a file's first bz2 block is lost, the document's start (and its ``<siteinfo>``) goes with it:
+the bytes after the gap are read from their first ``<page>`` inside a synthetic root.
 """
 
 from __future__ import annotations
@@ -137,15 +139,19 @@ class PageStream:
     ``wrap``: the bytes are pages without the document's start (a multistream stream), else the first
     parser reads the document's start and finds its encoding itself."""
 
-    def __init__(self, path: str, encoding: str, site: SiteInfo, wrap: bool):
+    def __init__(self, path: str, encoding: str, site: SiteInfo, wrap: bool, fragment_at: int | None = None):
         self.path = path
         self.encoding = encoding
         self.site = site
         self.resync = Resync(encoding)
         self.parser: StreamParser | None = None
-        self._new_parser(wrap)
         self.handed = 0  # pages the current parser handed over
         self.skipping = False  # after a fault: discard bytes until the next <page>
+        if fragment_at is None:
+            self._new_parser(wrap)
+        else:  # bytes from inside a document whose start was lost: read from its next <page>
+            self.skipping = True
+            self.resync.base = -fragment_at  # (a <page> tag at fragment_at is on a character boundary)
 
     @property
     def reading(self) -> bool:
@@ -276,6 +282,18 @@ class PageStream:
         self.resync.drop_page()
 
 
+_UTF8_PAGE, _UTF16_PAGE = "<page>".encode("UTF-8"), "<page>".encode("UTF-16LE")
+
+
+def _fragment_start(data: bytes) -> tuple[str, int] | None:
+    """(encoding, offset of the first ``<page>``) of bytes from inside a dump, or None when no page
+    starts there yet. UTF-16 fragments are read as little-endian (the dumps that are UTF-16 are)."""
+    utf8, utf16 = data.find(_UTF8_PAGE), data.find(_UTF16_PAGE)
+    if utf8 >= 0:
+        return "UTF-8", utf8
+    return ("UTF-16LE", utf16) if utf16 >= 0 else None
+
+
 class _WholeFileReader:
     """One file as one stream: compression from the magic bytes, format and encoding from the first
     4 KB, undecompressable bz2 bytes skipped to the next intact block (``compressed.recovering_chunks``)."""
@@ -310,7 +328,13 @@ class _WholeFileReader:
                     yield ReadFailure(self.path, None, item.reason, item.detail)
                     gapped = True
                     continue
-                if self.pages is None:
+                if self.pages is None and gapped:  # the document's start is lost: read from the next <page>
+                    head = (head + item)[-MAX_PAGE_BYTES:]
+                    if (start := _fragment_start(head)) is None:
+                        continue
+                    self.pages = PageStream(self.path, start[0], SiteInfo(), wrap=True, fragment_at=start[1])
+                    item, head = head, b""
+                elif self.pages is None:
                     head += item
                     if len(head) < 4096:
                         continue
@@ -320,7 +344,7 @@ class _WholeFileReader:
                     item, head = head, b""
                 yield from self.pages.feed(item, where)
             if self.pages is None:
-                if gapped and not head:  # nothing readable at all: the gap is the one failure
+                if gapped:  # nothing readable, or no page after the gap: the gap is the one failure
                     return
                 if (failure := self._start(head)) is not None:
                     yield failure
