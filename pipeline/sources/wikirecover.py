@@ -24,8 +24,16 @@ from lxml import etree
 from linkbert.pipeline.edges.titles import SiteInfo
 from linkbert.pipeline.sources.compressed import Gap, prefetched, recovering_chunks
 from linkbert.pipeline.sources.safe_xml import UnsafeXmlError, refuse_entity_declarations
-from linkbert.pipeline.sources.wikidump import (PARSER_OPTIONS, RawPage, ReadFailure, StreamParser, detect_encoding,
-                                                local_name, site_from_element, wrong_format)
+from linkbert.pipeline.sources.wikidump import (
+    PARSER_OPTIONS,
+    RawPage,
+    ReadFailure,
+    StreamParser,
+    detect_encoding,
+    local_name,
+    site_from_element,
+    wrong_format,
+)
 
 __all__ = ["MAX_PAGE_BYTES", "PageStream", "read_whole_file"]
 
