@@ -54,6 +54,7 @@ DEBRIS = {
     "brackets": re.compile(r"\[\[|\]\]|\{\{|\}\}"),
 }
 
+GENERATED = "lvwiki-generated"
 VOL_ARGUMENT = re.compile(r"\{\{Vol-\w+\|([^{}|]+)\}\}")
 
 # --------------------------------------------------------------------------------------------
@@ -145,8 +146,9 @@ def measure(dumps: dict[str, str], disambiguation: set[str]) -> dict:
             if kind != "document":
                 continue
             counts["documents"] += 1
-            counts["disambiguation_kept"] += page.title in disambiguation
-            counts["not_starting_with_title"] += bool(disambiguation) and not record["text"].startswith(page.title)
+            if name == GENERATED:  # its pages are known: disambiguation pages, and articles that open with the title
+                counts["disambiguation_kept"] += page.title in disambiguation
+                counts["not_starting_with_title"] += not record["text"].startswith(page.title)
             for argument in VOL_ARGUMENT.findall(page.text):  # the prose the local template carries
                 counts["vol_args"] += 1
                 counts["vol_args_kept"] += argument in record["text"]
@@ -205,7 +207,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         dumps = {name: str(Path(args.data) / relative) for name, relative in SHARED.items() if (Path(args.data) / relative).exists()}
         generated, disambiguation = generated_dump(Path(tmp) / "lvwiki-local-templates.xml.bz2", args.docs)
-        dumps["lvwiki-generated"] = str(generated)
+        dumps[GENERATED] = str(generated)
         before = _run_version(_export(args.before, Path(tmp)), dumps, disambiguation)
         after = _run_version(None, dumps, disambiguation)
     keys = ["documents", "lines", "debris_lines", *DEBRIS, "disambiguation_kept", "not_starting_with_title", "vol_args",
