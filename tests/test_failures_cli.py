@@ -174,6 +174,14 @@ def test_report_exits_1_on_a_failing_check(tmp_path, capsys):
     documents, redirects = linked_documents(30)
     config, manifest = _memory_run(tmp_path, "rep", documents, redirects, ["--heldout-fraction", "0.1"])
     assert main(["report", config.output]) == 0
+    letter = {"stage": "wikipedia.read", "source_file": "x.xml", "record_id": "7", "reason": "bad_xml", "detail": "x"}
+    (Path(config.output) / "errors" / "errors-extra.jsonl").write_text(json.dumps(letter) + "\n")
+    capsys.readouterr()
+    assert main(["report", config.output, "--output", str(tmp_path / "warn")]) == 0  # a dead letter is a WARN
+    assert "[WARN] dead letters" in capsys.readouterr().out
+    assert main(["report", config.output, "--output", str(tmp_path / "strict"), "--strict"]) == 1
+    line = last_line(capsys.readouterr().err)
+    assert "FAIL or WARN (--strict)" in line and "dead letters" in line and config.output in line
     path = Path(config.output) / "manifest.json"
     broken = json.loads(path.read_text())
     broken["tables"]["documents"]["rows"] += 5
