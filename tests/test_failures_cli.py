@@ -312,3 +312,24 @@ def test_overwrite_clears_a_bucket_output_through_filesystems():
     assert len(objects) == 3
     check_output(argparse.Namespace(output="memtest://bucket/run", overwrite=True))
     assert list(objects) == ["memtest://bucket/other/keep.txt"]  # cleared, the write probe removed, the rest kept
+
+
+def test_a_cut_pmc_efetch_result_keeps_its_whole_articles_and_exits_1(tmp_path, capsys, real_data):
+    articles = sorted(Path(real_data("pubmed/pmc")).glob("*.nxml"))[:3]
+    bodies = [path.read_text(encoding="utf-8") for path in articles]
+    bodies = [text[text.index("<article"):] for text in bodies]
+    whole = '<?xml version="1.0"?>\n<pmc-articleset>' + "".join(bodies) + "</pmc-articleset>\n"
+    cut = tmp_path / "efetch.xml"
+    cut.write_text(whole[: whole.index(bodies[2]) + len(bodies[2]) // 2], encoding="utf-8")  # inside the third
+    out = tmp_path / "out"
+    code, err = pipeline(capsys, "--source", "pmc", "--input", str(cut), "--output", str(out), "--vocab-size", "200",
+                         "--links", "none", "--min-abstract-words", "0")
+    line = last_line(err)
+    assert code == 1 and "lost 1 pmc.failed" in line and f"{cut} (xml_syntax)" in line
+    fn = ParsePmcFile(include_body=False)
+    fn.setup()
+    expected = {next(fn.process((str(path), None)))[0] for path in articles[:2]}
+    documents = ds.dataset(str(out / "documents"), format="parquet").to_table()
+    assert set(documents.column("doc_id").to_pylist()) == expected
+    errors = [json.loads(x) for p in (out / "errors").glob("errors*") for x in p.open()]
+    assert len(errors) == 1 and "article 2 of the <pmc-articleset>" in errors[0]["detail"]
