@@ -34,8 +34,13 @@ def run_intrinsic(args: argparse.Namespace) -> int:
     from linkbert.eval.intrinsic import evaluate
 
     data_dirs = [d.strip() for d in args.data.split(",") if d.strip()]
-    results = [evaluate(args.model, data_dir, args.max_instances, args.batch_size, args.seed, args.masking,
-                        args.split, args.max_seq_len) for data_dir in data_dirs]
+    try:
+        results = [evaluate(args.model, data_dir, args.max_instances, args.batch_size, args.seed, args.masking,
+                            args.split, args.max_seq_len) for data_dir in data_dirs]
+    except SystemExit as exc:  # an input check's one line says which command refused
+        if isinstance(exc.code, str) and not exc.code.startswith("linkbert"):
+            raise SystemExit(f"linkbert eval intrinsic: {exc.code}") from None
+        raise
     for data_dir, result in zip(data_dirs, results) if len(results) > 1 else ():
         _print_result(args, result, f" from {data_dir}")
     result = results[0] if len(results) == 1 else dict(combine(results), per_data=dict(zip(data_dirs, results)))

@@ -7,8 +7,8 @@ the files concerned and ``DIR/errors/``."""
 from __future__ import annotations
 
 import json
+import re
 import sys
-from collections import Counter
 
 from apache_beam.io.filesystems import FileSystems
 
@@ -20,9 +20,10 @@ def lost_counts(counters: dict[str, int]) -> dict[str, int]:
     return {name: int(value) for name, value in sorted(counters.items()) if name.endswith(LOSS_SUFFIXES) and value}
 
 
-def dead_letters_by_file(output: str, limit: int = 100000) -> Counter:
-    """(source file, reason) -> count over ``DIR/errors/*``."""
-    found: Counter = Counter()
+def dead_letters_by_file(output: str, limit: int = 100000) -> dict[str, dict[str, list]]:
+    """source file -> reason -> [count, the first record ids] over ``DIR/errors/*``; a reason whose
+    detail names the ``--source`` that fits carries it (``wrong_format: use --source pubmed``)."""
+    found: dict[str, dict[str, list]] = {}
     try:
         paths = [m.path for m in FileSystems.match([FileSystems.join(output, "errors", "errors*")])[0].metadata_list]
     except Exception:  # noqa: BLE001 - no errors output
@@ -33,17 +34,33 @@ def dead_letters_by_file(output: str, limit: int = 100000) -> Counter:
                 if number >= limit:
                     break
                 record = json.loads(line)
-                found[(record.get("source_file") or "?", record.get("reason") or "?")] += 1
+                reason = record.get("reason") or "?"
+                hint = _SOURCE_HINT.search(record.get("detail") or "")
+                entry = found.setdefault(record.get("source_file") or "?", {}).setdefault(
+                    f"{reason}: {hint.group()}" if hint else reason, [0, []])
+                entry[0] += 1
+                if record.get("record_id") is not None and len(entry[1]) < 3:
+                    entry[1].append(str(record["record_id"]))
     return found
 
 
-def _files_phrase(letters: Counter) -> str:
-    files = Counter()
-    for (path, reason), count in letters.items():
-        files[path] += count
-    shown = [f"{path} ({', '.join(sorted(r for (p, r) in letters if p == path))})" for path, _ in files.most_common(3)]
-    more = f" and {len(files) - 3} more file(s)" if len(files) > 3 else ""
-    return "; ".join(shown) + more
+_SOURCE_HINT = re.compile(r"use --source [\w,]+")
+
+
+def _files_phrase(letters: dict[str, dict[str, list]]) -> str:
+    """``FILE (bad_xml: record 50; truncated: record 200)`` for the three files with most dead letters."""
+    def reasons(by_reason: dict[str, list]) -> str:
+        parts = []
+        for reason, (count, ids) in sorted(by_reason.items()):
+            named = f"record{'s' if len(ids) > 1 else ''} {', '.join(ids)}" if ids else ""
+            more = f" and {count - len(ids)} more" if ids and count > len(ids) else f" x{count}" if count > 1 else ""
+            parts.append(f"{reason}: {named}{more}" if named else f"{reason}{more}")
+        return "; ".join(parts)
+
+    ranked = sorted(letters.items(), key=lambda item: -sum(count for count, _ in item[1].values()))
+    shown = [f"{path} ({reasons(by_reason)})" for path, by_reason in ranked[:3]]
+    more = f" and {len(letters) - 3} more file(s)" if len(letters) > 3 else ""
+    return ", ".join(shown) + more
 
 
 def _filtered(counters: dict[str, int]) -> str:
@@ -58,7 +75,7 @@ def problems(config, manifest: dict) -> list[str]:
     lost = lost_counts(counters)
     if lost:
         found.append("lost " + ", ".join(f"{value} {name}" for name, value in lost.items()))
-    if manifest.get("source_reconciled") is False:  # None: the runner reports no counters
+    if manifest.get("source_reconciled") is False and not lost:  # None: no counters; lost: files failed, said
         found.append("the source counters do not reconcile")
     tables = manifest.get("tables", {})
     documents = tables.get("documents", {}).get("rows", 0)
@@ -66,7 +83,7 @@ def problems(config, manifest: dict) -> list[str]:
         hint = ""
         if any("short_abstract" in name or "no_abstract" in name for name in counters if counters[name]):
             hint = f" (--min-abstract-words {getattr(config, 'min_abstract_words', '?')}; 0 keeps all)"
-        found.append(f"no document was written: filtered {_filtered(counters)}{hint}")
+        found.append(f"no document was written (filtered: {_filtered(counters)}){hint}")
         return found
     splits = manifest.get("splits", {})
     instances = sum(info.get("rows", 0) for info in splits.values())
@@ -97,6 +114,11 @@ def losses_exit_code(config, manifest: dict) -> int:
         return 0
     errors_dir = FileSystems.join(config.output, "errors") + "/"
     letters = dead_letters_by_file(config.output)
-    where = f" in {_files_phrase(letters)}" if letters else ""
-    print(f"linkbert pipeline: FAILED: {'; '.join(found)}{where}; see {errors_dir}", file=sys.stderr)
+    if letters:  # the files go with the losses they explain
+        where = f"in {_files_phrase(letters)}"
+        if found[0].startswith("lost "):
+            found[0] += " " + where
+        else:
+            found.append("dead letters " + where)
+    print(f"linkbert pipeline: FAILED: {'; '.join(found)}; see {errors_dir}", file=sys.stderr)
     return 1

@@ -43,6 +43,7 @@ def add_parser(subparsers) -> None:
         "pipeline",
         help="build documents, edges, segments and pretraining instances (Apache Beam)",
         description=__doc__.splitlines()[0] + " Unrecognised options are passed to Beam.",
+        usage="linkbert pipeline --source SOURCE --input GLOB --output DIR [options] (--help lists them)",
     )
     add_arguments(parser)
     parser.set_defaults(func=run_from_args)
@@ -321,7 +322,7 @@ def print_summary(config, manifest: dict, source_lines: list[str]) -> None:
         mix = " ".join(f"{name}={share:.3f}" for name, share in sorted(info["relation_mix"].items()))
         print(f"  instances[{split}]: {info['rows']} rows, {info['tokens']} tokens, {mix}")
     if manifest["source_reconciled"] is False:
-        print("  WARNING: source counters do not reconcile (see above)", file=sys.stderr)
+        print("  WARNING: source counters do not reconcile (see above)")  # stderr keeps the one FAILED line
     print(f"  manifest: {FileSystems.join(config.output, 'manifest.json')}")
     failed = sum(value for name, value in manifest["counters"].items() if name.endswith(("failed", "files_failed")))
     if failed:

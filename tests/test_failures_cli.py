@@ -3,17 +3,19 @@ at the edge before any work; reruns never clobber (issue 14). Bad inputs are gen
 
 import argparse
 import gzip
+import io
 import json
 import shutil
 from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
+from apache_beam.io.filesystem import FileMetadata, FileSystem
 
 from linkbert.cli import main
 from linkbert.pipeline import run as pipeline_run
 from linkbert.pipeline.outcome import losses_exit_code
-from linkbert.pipeline.preflight import check_output
+from linkbert.pipeline.preflight import UsageError, check_output
 from linkbert.pipeline.sources.pmc import ParsePmcFile
 from pipeline_fixtures import linked_documents, memory_source
 from test_failures_wiki import dump, page
@@ -44,6 +46,7 @@ def test_numeric_options_are_checked_before_any_work(tmp_path, capsys, option, v
     code, err = pipeline(capsys, "--source", "wikipedia", "--input", str(tmp_path / "x.xml"), "--output", str(out),
                          option, value)
     assert code == 2 and option in err and value in err and not out.exists()
+    assert len(err.strip().splitlines()) == 2  # a one-line usage and the one-line error, not 20 lines of options
 
 
 def test_max_seq_len_below_two_segments_is_refused(tmp_path, capsys):
@@ -89,6 +92,7 @@ def test_a_bad_page_exits_1_naming_file_and_errors_after_writing_the_good_pages(
                          "--vocab-size", "200")
     line = last_line(err)
     assert code == 1 and str(source) in line and f"{out}/errors/" in line and "wikipedia.failed" in line
+    assert f"{source} (bad_xml: record 7)" in line  # the file and the record
     documents = ds.dataset(str(out / "documents"), format="parquet").to_table().column("doc_id").to_pylist()
     assert sorted(map(int, documents)) == [i for i in range(1, 41) if i != 7]
     errors = [json.loads(line) for path in (out / "errors").glob("errors*") for line in path.open()]
@@ -103,7 +107,7 @@ def test_pubmed_where_every_file_fails_exits_1(tmp_path, capsys):
                          "--output", str(tmp_path / "out"), "--vocab-size", "200")
     line = last_line(err)
     assert code == 1 and "pubmed.files_failed" in line and str(tmp_path / "a.xml.gz") in line
-    assert "no document was written" in line
+    assert "no document was written" in line and "do not reconcile" not in line  # the failed files say it
 
 
 def test_all_records_filtered_exits_1_saying_why(tmp_path, capsys, real_data):
@@ -120,7 +124,7 @@ def test_a_pubmed_file_given_to_wikipedia_says_which_source_fits(tmp_path, capsy
     code, err = pipeline(capsys, "--source", "wikipedia", "--input", str(source), "--output", str(tmp_path / "out"),
                          "--vocab-size", "200")
     line = last_line(err)
-    assert code == 1 and "wrong_format" in line and str(source) in line
+    assert code == 1 and f"{source} (wrong_format: use --source pubmed)" in line
     errors = [json.loads(x) for p in (tmp_path / "out" / "errors").glob("errors*") for x in p.open()]
     assert len(errors) == 1 and "use --source pubmed" in errors[0]["detail"]
 
@@ -170,6 +174,14 @@ def test_report_exits_1_on_a_failing_check(tmp_path, capsys):
     documents, redirects = linked_documents(30)
     config, manifest = _memory_run(tmp_path, "rep", documents, redirects, ["--heldout-fraction", "0.1"])
     assert main(["report", config.output]) == 0
+    letter = {"stage": "wikipedia.read", "source_file": "x.xml", "record_id": "7", "reason": "bad_xml", "detail": "x"}
+    (Path(config.output) / "errors" / "errors-extra.jsonl").write_text(json.dumps(letter) + "\n")
+    capsys.readouterr()
+    assert main(["report", config.output, "--output", str(tmp_path / "warn")]) == 0  # a dead letter is a WARN
+    assert "[WARN] dead letters" in capsys.readouterr().out
+    assert main(["report", config.output, "--output", str(tmp_path / "strict"), "--strict"]) == 1
+    line = last_line(capsys.readouterr().err)
+    assert "FAIL or WARN (--strict)" in line and "dead letters" in line and config.output in line
     path = Path(config.output) / "manifest.json"
     broken = json.loads(path.read_text())
     broken["tables"]["documents"]["rows"] += 5
@@ -224,3 +236,100 @@ def test_every_kind_of_damaged_dump_exits_1_and_keeps_the_good_pages(tmp_path, c
                        "truncated.xml.bz2": "truncated"}
     documents = set(map(int, ds.dataset(str(out / "documents"), format="parquet").to_table().column("doc_id").to_pylist()))
     assert set(range(1, 21)) | {40, 42} <= documents and not {30, 41} & documents
+
+
+class _MemoryFileSystem(FileSystem):
+    """A bucket-like filesystem in memory (``memtest://``), to show that --overwrite clears a remote
+    output through FileSystems, as on gs://: object names only, no directories."""
+
+    objects: dict[str, bytes] = {}
+
+    @classmethod
+    def scheme(cls):
+        return "memtest"
+
+    def join(self, base, *paths):
+        return "/".join([base.rstrip("/"), *(p.strip("/") for p in paths)])
+
+    def split(self, path):
+        head, _, tail = path.rstrip("/").rpartition("/")
+        return head, tail
+
+    def has_dirs(self):
+        return False
+
+    def mkdirs(self, path):
+        pass
+
+    def _list(self, prefix):
+        for name, data in list(self.objects.items()):
+            if name.startswith(prefix):
+                yield FileMetadata(name, len(data))
+
+    def create(self, path, mime_type="application/octet-stream", compression_type=None):
+        objects = self.objects
+
+        class Sink(io.BytesIO):
+            def close(self):
+                objects[path] = self.getvalue()
+                super().close()
+
+        return Sink()
+
+    def open(self, path, mime_type="application/octet-stream", compression_type=None):
+        return io.BytesIO(self.objects[path])
+
+    def exists(self, path):
+        return path in self.objects
+
+    def delete(self, paths):
+        for path in paths:
+            del self.objects[path]
+
+    def size(self, path):
+        return len(self.objects[path])
+
+    def last_updated(self, path):
+        return 0.0
+
+    def metadata(self, path):
+        return FileMetadata(path, len(self.objects[path]))
+
+    def copy(self, sources, destinations):
+        raise NotImplementedError
+
+    def rename(self, sources, destinations):
+        raise NotImplementedError
+
+
+def test_overwrite_clears_a_bucket_output_through_filesystems():
+    objects = _MemoryFileSystem.objects
+    objects.clear()
+    objects.update({"memtest://bucket/run/instances/train-00000-of-00003.parquet": b"earlier",
+                    "memtest://bucket/run/manifest.json": b"{}", "memtest://bucket/other/keep.txt": b"not ours"})
+    with pytest.raises(UsageError, match=r"--output memtest://bucket/run already holds 2 file\(s\) of an earlier run"):
+        check_output(argparse.Namespace(output="memtest://bucket/run", overwrite=False))
+    assert len(objects) == 3
+    check_output(argparse.Namespace(output="memtest://bucket/run", overwrite=True))
+    assert list(objects) == ["memtest://bucket/other/keep.txt"]  # cleared, the write probe removed, the rest kept
+
+
+def test_a_cut_pmc_efetch_result_keeps_its_whole_articles_and_exits_1(tmp_path, capsys, real_data):
+    articles = sorted(Path(real_data("pubmed/pmc")).glob("*.nxml"))[:3]
+    bodies = [path.read_text(encoding="utf-8") for path in articles]
+    bodies = [text[text.index("<article"):] for text in bodies]
+    whole = '<?xml version="1.0"?>\n<pmc-articleset>' + "".join(bodies) + "</pmc-articleset>\n"
+    cut = tmp_path / "efetch.xml"
+    cut.write_text(whole[: whole.index(bodies[2]) + len(bodies[2]) // 2], encoding="utf-8")  # inside the third
+    out = tmp_path / "out"
+    code, err = pipeline(capsys, "--source", "pmc", "--input", str(cut), "--output", str(out), "--vocab-size", "200",
+                         "--links", "none", "--min-abstract-words", "0")
+    line = last_line(err)
+    assert code == 1 and "lost 1 pmc.failed" in line and f"{cut} (xml_syntax)" in line
+    fn = ParsePmcFile(include_body=False)
+    fn.setup()
+    expected = {next(fn.process((str(path), None)))[0] for path in articles[:2]}
+    documents = ds.dataset(str(out / "documents"), format="parquet").to_table()
+    assert set(documents.column("doc_id").to_pylist()) == expected
+    errors = [json.loads(x) for p in (out / "errors").glob("errors*") for x in p.open()]
+    assert len(errors) == 1 and "article 2 of the <pmc-articleset>" in errors[0]["detail"]

@@ -49,3 +49,17 @@ def test_no_empty_shards_when_nothing_is_held_out_or_shards_outnumber_rows(tmp_p
     assert "heldout" not in manifest["splits"]
     loaded = datasets.load_dataset(str(output), cache_dir=str(tmp_path / "hf-cache"))
     assert list(loaded) == ["train"] and len(loaded["train"]) == rows
+
+
+def test_every_config_of_the_card_loads_when_a_table_has_no_rows(tmp_path):
+    import datasets
+
+    output, manifest = _run(tmp_path, "nolinks", 12, "--links", "none", "--heldout-fraction", "0.2")
+    assert manifest["tables"]["edges"]["rows"] == 0  # --links none: no edges, one 0-row file for pyarrow readers
+    assert ds.dataset(str(output / "edges"), format="parquet").count_rows() == 0
+    configs = datasets.get_dataset_config_names(str(output))
+    assert sorted(configs) == ["documents", "instances", "segments"]
+    for config in configs:  # a 0-row file in a config fails: ArrowInvalid: BatchSize must be greater than 0
+        loaded = datasets.load_dataset(str(output), config, cache_dir=str(tmp_path / "hf-cache"))
+        assert all(len(split) > 0 for split in loaded.values())
+    assert "No rows, so no `datasets` config: edges." in (output / "README.md").read_text()

@@ -59,7 +59,7 @@ def test_missing_local_paths_are_one_line_without_the_network(tmp_path, option):
 
 def test_eval_on_a_missing_or_foreign_model_dir_names_it(tmp_path):
     data = build_instance_dir(tmp_path / "data", num_docs=12)
-    with pytest.raises(SystemExit, match="--model no-such/model: no such directory"):
+    with pytest.raises(SystemExit, match="^linkbert eval intrinsic: --model no-such/model: no such directory"):
         linkbert(["eval", "intrinsic", "--model", "no-such/model", "--data", str(data.root)])
     foreign = tmp_path / "foreign"
     foreign.mkdir()

@@ -172,3 +172,101 @@ def test_unclosed_link_brackets_never_reach_the_text():
     assert "[" not in cleaned.text and "]" not in cleaned.text
     assert cleaned.text.startswith("Intro sentence about rivers.") and "real link" in cleaned.text
     assert cleaned.outlinks == ["River"]
+
+
+# A fault must cost the same pages however the bytes reach the parser: after a parse error nothing the
+# parser holds is trusted (libxml2 >= 2.13 ends the open elements, so a cut page looked complete).
+def _damaged(kind: str) -> tuple[bytes, list[int], list[tuple[str, str | None]]]:
+    """(file bytes, page ids kept, [(reason, record id)]) of a 30-page dump damaged in one way."""
+    data = dump([page(i) for i in range(1, 31)])
+    at = data.index(b"<id>12</id>")
+    if kind == "bad_utf8":
+        return data[:at + 60] + b"\xff" + data[at + 60:], [i for i in range(1, 31) if i != 12], [("bad_xml", "12")]
+    if kind == "mismatched_tag":
+        end = data.index(b"</text>", at)
+        return data[:end] + b"</txt>" + data[end + 7:], [i for i in range(1, 31) if i != 12], [("bad_xml", "12")]
+    if kind == "first_page":
+        at = data.index(b"<id>1</id>")
+        return data[:at + 60] + b"\xff" + data[at + 60:], list(range(2, 31)), [("bad_xml", "1")]
+    if kind == "between_pages":
+        end = data.index(b"</page>", at) + 7
+        return data[:end] + b"<<junk" + data[end:], list(range(1, 31)), [("bad_xml", None)]
+    assert kind == "truncated"
+    return data[:at + 50], list(range(1, 12)), [("truncated", "12")]
+
+
+@pytest.mark.parametrize("kind", ["bad_utf8", "mismatched_tag", "first_page", "between_pages", "truncated"])
+@pytest.mark.parametrize("chunk", [1000, 1 << 16, 1 << 24])
+def test_a_fault_costs_the_same_pages_however_the_bytes_are_chunked(tmp_path, monkeypatch, kind, chunk):
+    import linkbert.pipeline.sources.compressed as compressed
+
+    monkeypatch.setattr(compressed, "CHUNK_BYTES", chunk)
+    data, kept_ids, expected = _damaged(kind)
+    path = tmp_path / f"{kind}.xml"
+    path.write_bytes(data)
+    kept, failures = read(path)
+    assert ids(kept) == kept_ids
+    assert [(f.reason, f.record_id) for f in failures] == expected and all(str(path) in f.detail for f in failures)
+    reference = {p.page_id: p.text for p in read_pages_of(dump([page(i) for i in range(1, 31)]), tmp_path)}
+    assert all(p.text == reference[p.page_id] for p in kept)  # no page cut short
+
+
+def test_a_page_over_the_parser_limit_in_one_large_chunk_is_one_dead_letter(tmp_path, monkeypatch):
+    import linkbert.pipeline.sources.compressed as compressed
+
+    monkeypatch.setattr(compressed, "CHUNK_BYTES", 1 << 26)  # the whole file in one feed
+    pages = [page(i) for i in range(1, 11)]
+    pages.insert(5, page(999, "word " * (11 << 18)))  # 14 MB: over libxml2's 10 MB text limit
+    path = tmp_path / "bigpage.xml"
+    path.write_bytes(dump(pages))
+    kept, failures = read(path)
+    assert ids(kept) == list(range(1, 11))
+    assert [(f.reason, f.record_id) for f in failures] == [("page_too_large", "999")]
+
+
+@pytest.mark.parametrize("suffix", ["xml", "xml.bz2"])
+def test_utf16_faults_name_the_page_and_keep_the_others(tmp_path, suffix):
+    text = ('<?xml version="1.0" encoding="UTF-16"?>\n' + dump([page(i) for i in range(1, 31)]).decode("utf-8"))
+    text = text.replace("</text></revision></page>\n<page><title>Page 8<", "</txt></revision></page>\n<page><title>Page 8<")
+    data = codecs.BOM_UTF16_LE + text.encode("utf-16-le")
+    cut = data[:data.index("<id>25</id>".encode("utf-16-le")) + 51]  # odd: inside a character
+    path = tmp_path / f"utf16.{suffix}"
+    path.write_bytes(bz2.compress(cut, 1) if suffix.endswith("bz2") else cut)
+    kept, failures = read(path)
+    assert ids(kept) == [i for i in range(1, 25) if i != 7]
+    assert [(f.reason, f.record_id) for f in failures] == [("bad_xml", "7"), ("truncated", "25")]
+    assert "Page 7" in failures[0].detail and "Page 25" in failures[1].detail
+
+
+def test_a_bad_page_in_a_multistream_stream_costs_only_itself(tmp_path):
+    from test_wikipedia_read import repack_multistream
+
+    from linkbert.pipeline.sources.multistream import plan_units
+
+    data = dump([page(i) for i in range(1, 61)])
+    end = data.index(b"</text>", data.index(b"<id>25</id>"))
+    source = tmp_path / "source.xml.bz2"
+    source.write_bytes(bz2.compress(data[:end] + b"</txt>" + data[end + 7:]))
+    multistream, index, streams = repack_multistream(source, tmp_path, pages_per_stream=10)
+    items = [item for unit in plan_units(str(multistream), str(index), range_bytes=1) for item in read_pages(unit)]
+    kept = [item for item in items if isinstance(item, RawPage)]
+    failures = [item for item in items if isinstance(item, ReadFailure)]
+    assert ids(kept) == [i for i in range(1, 61) if i != 25]
+    assert [(f.reason, f.record_id) for f in failures] == [("bad_xml", "25")] and str(multistream) in failures[0].detail
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le"])
+def test_a_corrupt_first_block_costs_only_its_pages(tmp_path, encoding):
+    # the document's start (and <siteinfo>) is lost: the next block is a fragment read from its next <page>
+    text = dump([page(i) for i in range(1, 3001)]).decode("utf-8")
+    data = (codecs.BOM_UTF16_LE if encoding == "utf-16-le" else b"") + text.encode(encoding)
+    compressed = bytearray(bz2.compress(data, 9))
+    second = find_magic(bytes(compressed), 80)
+    compressed[100:164] = bytes(64)
+    path = tmp_path / "first.xml.bz2"
+    path.write_bytes(bytes(compressed))
+    kept, failures = read(path)
+    first_block = bz2.decompress(block_as_stream(bytes(compressed[:4]) + bz2.compress(data, 9)[4:], 32, second))
+    lost = first_block.count("</page>".encode(encoding)) + 1  # and the page the block boundary cuts
+    assert ids(kept) == list(range(lost + 1, 3001))
+    assert [f.reason for f in failures] == ["corrupt_stream"] and str(path) in failures[0].detail

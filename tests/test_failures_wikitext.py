@@ -49,3 +49,13 @@ def test_disambiguation_by_magic_word_and_by_the_templates_the_dump_marks(tmp_pa
     result = run_read(tmp_path / "out", str(dump))
     assert [d["title"] for d in result["documents"]] == ["Venēra (planēta)"]
     assert result["counters"]["wikipedia.filtered.disambiguation"] == 1
+
+
+def test_separators_left_by_several_dropped_templates_go_with_them():
+    # the enwiki fragment's Asphalt and Adobe: pronunciations dropped one after another left "(, occasionally"
+    text = ("'''Asphalt''' ({{IPAc-en|US|ˈ|æ|s}}, {{IPAc-en|UK|ˈ|æ}},<ref>Dictionary</ref> occasionally), also "
+            "known as '''bitumen'''. '''Adobe''' ({{IPAc-en|US|ə}}, {{IPAc-en|UK|ə}};<ref>x</ref> {{IPA-es|aˈðoβe|lang}},"
+            " from [[Spanish language|Spanish]]) is a material.")
+    cleaned = clean_wikitext(text)
+    assert cleaned.text == ("Asphalt (occasionally), also known as bitumen. Adobe (aˈðoβe, from Spanish) is a material.")
+    assert [cleaned.text[start:end] for start, end, _ in cleaned.links] == ["Spanish"]

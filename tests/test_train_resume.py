@@ -57,6 +57,8 @@ def test_sigkill_mid_run_then_resume_gives_the_same_losses(tmp_path):
 
     expected, got = losses(reference_dir), losses(killed_dir)
     assert sorted(expected) == list(range(1, STEPS + 1))
+    logged = [json.loads(line)["step"] for line in (killed_dir / "metrics.jsonl").read_text().splitlines()]
+    assert logged == list(range(1, STEPS + 1))  # each step once: the killed run's later steps were dropped
     for step in range(resumed_from + 1, STEPS + 1):
         assert got[step] == pytest.approx(expected[step], rel=1e-6, abs=1e-7), f"step {step} differs after resume"
     # The losses are not trivially equal everywhere: the model learns and dropout is on.

@@ -106,7 +106,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
 
 def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("train", help="pretrain a LinkBERT encoder with DeepSpeed",
-                                   description=__doc__.splitlines()[0])
+                                   description=__doc__.splitlines()[0],
+                                   usage="linkbert train --data DIR --output RUNDIR [options] (--help lists them)")
     build_parser(parser)
 
 

@@ -19,18 +19,22 @@ LAYOUT = (
 _SPLIT_OF = {"train": "train", "validation": "heldout"}
 
 
+def empty_parts(manifest: dict) -> list[str]:
+    """The configs and splits of ``LAYOUT`` without rows (``edges`` with ``--links none``)."""
+    tables, splits = manifest.get("tables", {}), manifest.get("splits", {})
+    return [f"{config}[{split}]" if config == "instances" else config for config, split, _ in LAYOUT
+            if not (splits.get(_SPLIT_OF[split], {}) if config == "instances" else tables.get(config, {})).get("rows", 0)]
+
+
 def card_yaml(manifest: dict) -> str:
-    """The YAML header; a split or table without files is left out (``datasets`` refuses an empty pattern)."""
-    tables = manifest.get("tables", {})
-    splits = manifest.get("splits", {})
+    """The YAML header; a split or table without rows is left out: ``datasets`` refuses an empty pattern
+    and fails on a 0-row Parquet file (``ArrowInvalid: BatchSize must be greater than 0``), which the
+    writer keeps for an empty table so that pyarrow, pandas and DuckDB find the table."""
+    empty = set(empty_parts(manifest))
     lines = ["configs:"]
     current = None
     for config, split, pattern in LAYOUT:
-        if config == "instances":
-            present = splits.get(_SPLIT_OF[split], {}).get("rows", 0) > 0 or (split == "train" and "train" in splits)
-        else:
-            present = bool(tables.get(config, {}).get("files"))
-        if not present:
+        if (f"{config}[{split}]" if config == "instances" else config) in empty:
             continue
         if config != current:
             lines.append(f"- config_name: {config}")
@@ -60,6 +64,7 @@ def card_text(manifest: dict) -> str:
         + "".join(f"| {name} | {count} |\n" for name, count in sorted(rows.items()))
         + "".join(f"| instances[{'validation' if name == 'heldout' else name}] | {count} |\n"
                   for name, count in sorted(splits.items()))
+        + (f"\nNo rows, so no `datasets` config: {', '.join(empty_parts(manifest))}.\n" if empty_parts(manifest) else "")
         + "\n```python\nimport datasets\ninstances = datasets.load_dataset(DIR)  # train + validation\n"
         "documents = datasets.load_dataset(DIR, \"documents\")\n```\n"
     )

@@ -21,7 +21,6 @@ from linkbert.pipeline.sources.wikidump import (
     DumpHeader,
     RawPage,
     ReadFailure,
-    StreamParser,
     WorkUnit,
     detect_encoding,
     local_name,
@@ -217,33 +216,29 @@ def _range_streams(unit: WorkUnit) -> Iterator[tuple[str, int, bytes | str]]:
 
 
 def read_range(unit: WorkUnit) -> Iterator[RawPage | ReadFailure]:
+    """Every page of a range, stream by stream; a bad page costs only itself, a bz2 stream that cannot
+    be decompressed only its own pages (``wikirecover.PageStream``)."""
+    from linkbert.pipeline.sources.wikirecover import PageStream
+
     header = unit.header or DumpHeader()
-    parser = None
-    broken = None  # offset of a stream whose XML failed: skip to its end
+    pages = None
     for kind, offset, payload in prefetched(_range_streams(unit)):
+        where = f"in the bz2 stream at byte {offset}"
         if kind == "begin":
-            parser = None
-            broken = None
+            pages = None
         elif kind == "error":
+            if pages is not None:
+                yield from pages.gap("truncated" if "truncated" in payload else "corrupt_stream", where)
             yield ReadFailure(unit.path, None, "truncated" if "truncated" in payload else "corrupt_stream",
                               f"{unit.path}: bz2 stream at byte {offset}: {payload}")
-            parser = None
-        elif broken is not None:
-            continue
+            pages = None
         elif kind == "data":
-            try:
-                if parser is None:
-                    parser = StreamParser(unit.path, header.site, header.encoding, wrap=not _is_document_start(payload, header.encoding))
-                yield from parser.feed(payload)
-            except etree.XMLSyntaxError as exc:
-                yield ReadFailure(unit.path, None, "bad_xml", f"{unit.path}: XML error in the bz2 stream at byte {offset}: {exc}")
-                broken = offset
-        elif kind == "end" and parser is not None:
-            try:
-                yield from parser.close()
-            except etree.XMLSyntaxError as exc:
-                yield ReadFailure(unit.path, None, "bad_xml", f"{unit.path}: XML error at the end of the bz2 stream at byte {offset}: {exc}")
-            parser = None
+            if pages is None:
+                pages = PageStream(unit.path, header.encoding, header.site, wrap=not _is_document_start(payload, header.encoding))
+            yield from pages.feed(payload, where)
+        elif kind == "end" and pages is not None:
+            yield from pages.close("bad_xml", "XML error at the end of the stream", where)
+            pages = None
 
 
 def _is_document_start(data: bytes, encoding: str) -> bool:

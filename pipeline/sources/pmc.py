@@ -14,6 +14,8 @@ and counts the others as ``pmc.superseded``.
 
 from __future__ import annotations
 
+import copy
+import io
 import tarfile
 
 import apache_beam as beam
@@ -35,7 +37,7 @@ from linkbert.pipeline.sources.pmc_jats import (
     NotJatsError,
     read_jats_article,
 )
-from linkbert.pipeline.sources.safe_xml import UnsafeXmlError, parse_bytes_safe
+from linkbert.pipeline.sources.safe_xml import UnsafeXmlError, iterparse_safe, parse_bytes_safe
 from linkbert.pipeline.sources.versions import (
     ARTICLE,
     FILTERED,
@@ -123,31 +125,67 @@ class ParsePmcFile(beam.DoFn):
                     data = stream.read()
             if not data.strip():
                 raise NotJatsError(f"{path}: empty file")
+            if _root_name(data) == "pmc-articleset":
+                yield from self._article_set(path, data)
+                return
             tree = parse_bytes_safe(data, path)
         except Exception as exc:  # one bad file never ends the run
             self.counters.inc("failed")
             yield beam.pvalue.TaggedOutput(ERRORS, error_record(self.STAGE, path, None, _reason(exc), _detail(path, exc)))
             return
-        root = tree.getroot()
-        # an efetch result wraps its articles in <pmc-articleset>: each is a record
-        articles = [etree.ElementTree(child) for child in root.iterfind("article")] if root.tag == "pmc-articleset" else [tree]
-        if not articles:
-            articles = [tree]  # read_jats_article names the wrong root
-        self.counters.inc("records_read", len(articles) - 1)
-        for position, element in enumerate(articles):
-            try:
-                article = read_jats_article(element, path, self.include_body)
-                if article.doc_id is None:
-                    raise NotJatsError(f"{path}: article {position} has neither a PMID nor a PMC id")
-            except Exception as exc:  # one bad article never ends the run
+        yield from self._article(path, 0, tree)
+
+    def _article_set(self, path: str, data: bytes):
+        """An efetch result: each ``<article>`` of ``<pmc-articleset>`` is a record (the file counted the
+        first); one cut or broken costs only itself, the articles before it are kept."""
+        position = 0
+        started = False  # an <article> has started and not ended
+        try:
+            for event, element in iterparse_safe(io.BytesIO(data), path, ("pmc-articleset", "article")):
+                parent = element.getparent()
+                if element.tag != "article" or parent is None or parent.tag != "pmc-articleset":
+                    continue
+                if event == "start":
+                    started = True
+                    self.counters.inc("records_read", 1 if position else 0)
+                    continue
+                started = False
+                yield from self._article(path, position, etree.ElementTree(copy.deepcopy(element)))
+                position += 1
+                element.clear()
+                while element.getprevious() is not None:
+                    del parent[0]
+        except (etree.XMLSyntaxError, UnsafeXmlError) as exc:
+            if started or not position:  # the article in progress (or the file, when none was read)
                 self.counters.inc("failed")
-                yield beam.pvalue.TaggedOutput(ERRORS, error_record(self.STAGE, path, None, _reason(exc), _detail(path, exc)))
-                continue
-            order = (file_version_key(path), position)
-            if article.abstract or article.body:
-                yield article.doc_id, (order, ARTICLE, pmc_document(article, path))
-            else:
-                yield article.doc_id, (order, FILTERED, "no_text" if self.include_body else "no_abstract")
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(
+                self.STAGE, path, None, _reason(exc), f"{path}: article {position} of the <pmc-articleset>: {exc}"))
+            return
+        if not position:
+            self.counters.inc("failed")
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(
+                self.STAGE, path, None, "not_jats", f"{path}: <pmc-articleset> holds no <article>"))
+
+    def _article(self, path: str, position: int, tree):
+        try:
+            article = read_jats_article(tree, path, self.include_body)
+            if article.doc_id is None:
+                raise NotJatsError(f"{path}: article {position} has neither a PMID nor a PMC id")
+        except Exception as exc:  # one bad article never ends the run
+            self.counters.inc("failed")
+            yield beam.pvalue.TaggedOutput(ERRORS, error_record(self.STAGE, path, None, _reason(exc), _detail(path, exc)))
+            return
+        order = (file_version_key(path), position)
+        if article.abstract or article.body:
+            yield article.doc_id, (order, ARTICLE, pmc_document(article, path))
+        else:
+            yield article.doc_id, (order, FILTERED, "no_text" if self.include_body else "no_abstract")
+
+
+def _root_name(data: bytes) -> str | None:
+    from linkbert.pipeline.sources.wikidump import root_element_name
+
+    return root_element_name(data[:8192].lstrip(b"\xef\xbb\xbf"))
 
 
 def _reason(exc: BaseException) -> str:

@@ -3,18 +3,20 @@
 A dump is read as one of two kinds of *work unit*:
 
 * a whole file (``.xml``, ``.xml.bz2``, ``.xml.gz``; compression found from the magic bytes), parsed
-  as one stream: the XML's own encoding (BOM or declaration) is honoured. A fault costs only the pages
-  it overlaps: bad XML (invalid UTF-8, a page over libxml2's 10 MB text limit) loses the page in
-  progress, whose id and title are named, and parsing resumes at the next ``<page>`` inside a
-  synthetic root; undecompressable bz2 bytes are skipped to the next intact block, found by its magic
-  as ``bzip2recover`` does (``compressed.recovering_chunks``); a DOCTYPE that declares entities is
-  refused, and a file whose root is not ``<mediawiki>`` is refused naming the ``--source`` that fits;
+  as one stream: the XML's own encoding (BOM or declaration) is honoured. Undecompressable bz2 bytes
+  are skipped to the next intact block, found by its magic as ``bzip2recover`` does
+  (``compressed.recovering_chunks``); a DOCTYPE that declares entities is refused, and a file whose
+  root is not ``<mediawiki>`` is refused naming the ``--source`` that fits;
 * a byte range of a multistream ``.xml.bz2``: consecutive bz2 streams, each holding whole ``<page>``
   elements, located by the ``…-multistream-index.txt.bz2`` (lines ``offset:page_id:title``). The
   header stream before the first indexed offset gives the ``<siteinfo>`` and the encoding, once, at
   planning time; every stream of a range is then parsed on its own, inside a synthetic root element.
   A corrupt or truncated stream costs only its own pages: the error names the file and its offset
   and the next stream is read.
+
+In both, a fault costs only the pages it overlaps (``wikirecover``): bad XML (invalid UTF-8, a page
+over libxml2's 10 MB text limit, a cut) loses the page it falls in, named by id and title, and every
+complete page around it is kept.
 
 All file access goes through Beam's ``FileSystems`` (``gs://`` works). Decompression runs in a
 background thread (``bz2`` and ``zlib`` release the GIL) feeding ``lxml``'s pull parser in bounded
@@ -32,8 +34,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from linkbert.pipeline.edges.titles import SiteInfo
-from linkbert.pipeline.sources.compressed import Gap, prefetched, recovering_chunks
-from linkbert.pipeline.sources.safe_xml import UnsafeXmlError, refuse_entity_declarations
+from linkbert.pipeline.sources.safe_xml import refuse_entity_declarations
 
 __all__ = ["DumpHeader", "RawPage", "ReadFailure", "WorkUnit", "read_pages"]
 
@@ -209,10 +210,6 @@ class StreamParser:
         self._parser.feed(data)
         yield from self._events()
 
-    def drain(self) -> Iterator[RawPage | ReadFailure]:
-        """The pages completed before a parse error (lxml keeps their events)."""
-        yield from self._events()
-
     def close(self) -> Iterator[RawPage | ReadFailure]:
         if self.wrap and not self.root_closed:
             self._parser.feed("</mediawiki>".encode(self.encoding or "UTF-8"))
@@ -238,7 +235,6 @@ class StreamParser:
 # --------------------------------------------------------------------------------------------
 # Whole files
 
-MAX_PAGE_BYTES = 64 << 20  # a page still unfinished after this many bytes is dropped (libxml2 stops at 10 MB of text)
 _ROOT_TAG = re.compile(rb"\s*<([A-Za-z_][\w.:-]*)")
 _SKIP_PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^\[>]|\[.*?\])*>)", re.S)
 # the --source that reads a file with this root element
@@ -275,170 +271,6 @@ def wrong_format(path: str, head: bytes) -> ReadFailure | None:
                        + (f"; this is a {hint} file: use --source {hint}" if hint else ""))
 
 
-class _Resync:
-    """The bytes fed to the current parser from the start of its oldest unfinished ``<page>``, so that
-    after a fault the page in progress can be named and parsing resumes at the next ``<page>``."""
-
-    def __init__(self, encoding: str):
-        self.marker = "<page>".encode(encoding)
-        self.pending = bytearray()
-        self.starts: list[int] = []  # offsets in pending of the <page> tags seen there
-        self.scanned = 0
-
-    def add(self, data: bytes) -> None:
-        self.pending += data
-        position = max(0, self.scanned - len(self.marker) + 1)
-        while (found := self.pending.find(self.marker, position)) >= 0:
-            if not self.starts or found > self.starts[-1]:
-                self.starts.append(found)
-            position = found + 1
-        self.scanned = len(self.pending)
-
-    def finished(self, pages: int) -> None:
-        """``pages`` pages ended: drop their bytes."""
-        if not pages:
-            return
-        del self.starts[:pages]
-        cut = self.starts[0] if self.starts else max(0, len(self.pending) - len(self.marker) + 1)
-        del self.pending[:cut]
-        self.starts = [start - cut for start in self.starts]
-        self.scanned = len(self.pending)
-
-    def unfinished(self) -> tuple[str | None, str]:
-        """(page id, title) of the page in progress, as far as its bytes tell."""
-        if not self.starts:
-            return None, ""
-        end = self.starts[1] if len(self.starts) > 1 else len(self.pending)
-        text = bytes(self.pending[self.starts[0]:min(end, self.starts[0] + 4096)]).decode("utf-8", "replace")
-        page_id = re.search(r"<id>\s*(\d+)\s*</id>", text)
-        title = re.search(r"<title>(.*?)</title>", text, re.S)
-        return (page_id.group(1) if page_id else None), (title.group(1) if title else "")
-
-    def after_fault(self) -> bytes | None:
-        """The bytes from the ``<page>`` after the one in progress (None: not seen yet); resets."""
-        rest = bytes(self.pending[self.starts[1]:]) if len(self.starts) > 1 else None
-        self.pending, self.starts, self.scanned = bytearray(), [], 0
-        return rest
-
-
-def _fault_reason(message: str) -> str:
-    return "page_too_large" if "too long" in message or "huge" in message.lower() else "bad_xml"
-
-
-class _WholeFileReader:
-    """One file, parsed as a stream; a fault (bad XML, a page too large, undecompressable bytes) costs
-    the page it falls in: the pages parsed before it are handed over and parsing resumes at the next
-    ``<page>`` with a fresh parser inside a synthetic root."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.encoding = "UTF-8"
-        self.parser: StreamParser | None = None
-        self.resync: _Resync | None = None
-        self.site = SiteInfo()
-        self.skipping = False  # after a fault: discard bytes until the next <page>
-
-    def _events(self, step) -> Iterator[RawPage | ReadFailure]:
-        pages = 0
-        try:
-            for item in step():
-                pages += 1
-                yield item
-        finally:
-            if self.resync is not None:
-                self.resync.finished(pages)
-
-    def _fault(self, reason: str, message: str, where: str) -> Iterator[RawPage | ReadFailure]:
-        """Hand over what the parser finished, report the page in progress, and resync."""
-        yield from self._events(self.parser.drain)
-        self.site = self.parser.site
-        page_id, title = self.resync.unfinished()
-        if page_id or title:
-            yield ReadFailure(self.path, page_id, reason, f"{self.path}: page {title!r}: {message} ({where})", page_read=True)
-        elif reason != "gap":
-            yield ReadFailure(self.path, None, reason, f"{self.path}: {message} ({where})")
-        rest = self.resync.after_fault()
-        self.parser = None
-        self.skipping = True
-        if rest is not None:
-            yield from self._feed(rest, where)
-
-    def _feed(self, data: bytes, where: str) -> Iterator[RawPage | ReadFailure]:
-        if self.skipping:
-            self.resync.add(data)
-            if not self.resync.starts:
-                self.resync.after_fault()
-                return
-            data = bytes(self.resync.pending[self.resync.starts[0]:])
-            self.resync.after_fault()
-            self.skipping = False
-            self.parser = StreamParser(self.path, self.site, self.encoding, wrap=True)
-        self.resync.add(data)
-        try:
-            yield from self._events(lambda: self.parser.feed(data))
-        except etree.XMLSyntaxError as exc:
-            yield from self._fault(_fault_reason(str(exc)), f"XML error: {exc}", where)
-            return
-        if self.resync.starts and len(self.resync.pending) - self.resync.starts[0] > MAX_PAGE_BYTES:
-            yield from self._fault("page_too_large", f"page larger than {MAX_PAGE_BYTES} bytes", where)
-
-    def _start(self, head: bytes) -> ReadFailure | None:
-        """The first bytes: refuse another format, else set up the parser for the encoding found."""
-        failure = wrong_format(self.path, head)
-        if failure is None:
-            self.encoding = detect_encoding(head[:256])
-            self.parser = StreamParser(self.path, SiteInfo())
-            self.resync = _Resync(self.encoding)
-        return failure
-
-    def read(self) -> Iterator[RawPage | ReadFailure]:
-        head = b""
-        gapped = False
-        where = "at the start of the file"
-        try:
-            for offset, item in prefetched(recovering_chunks(self.path)):
-                where = f"near compressed byte {offset}"
-                if isinstance(item, Gap):
-                    if self.resync is None and head:  # what came before the gap
-                        if (failure := self._start(head)) is not None:
-                            yield failure
-                            return
-                        yield from self._feed(head, where)
-                        head = b""
-                    if self.parser is not None and not self.skipping:
-                        yield from self._fault(item.reason, "the page's bytes could not be decompressed", where)
-                    yield ReadFailure(self.path, None, item.reason, item.detail)
-                    self.skipping = gapped = True
-                    continue
-                if self.resync is None:  # format and encoding from the first 4 KB
-                    head += item
-                    if len(head) < 4096:
-                        continue
-                    if (failure := self._start(head)) is not None:
-                        yield failure
-                        return
-                    item, head = head, b""
-                yield from self._feed(item, where)
-            if self.resync is None:
-                if gapped and not head:  # nothing readable at all: the gap is the one failure
-                    return
-                if (failure := self._start(head)) is not None:
-                    yield failure
-                    return
-                yield from self._feed(head, where)
-            if self.parser is not None and not self.skipping:
-                try:
-                    yield from self._events(self.parser.close)
-                except etree.XMLSyntaxError as exc:
-                    yield from self._fault("truncated", f"the XML ends early: {exc}", "at the end of the file")
-        except UnsafeXmlError as exc:
-            yield ReadFailure(self.path, None, "unsafe_xml", str(exc))
-
-
-def _read_whole_file(path: str) -> Iterator[RawPage | ReadFailure]:
-    return _WholeFileReader(path).read()
-
-
 # --------------------------------------------------------------------------------------------
 # Multistream: index, header, ranges
 
@@ -449,4 +281,6 @@ def read_pages(unit: WorkUnit) -> Iterator[RawPage | ReadFailure]:
         from linkbert.pipeline.sources.multistream import read_range  # multistream builds on this module
 
         return read_range(unit)
-    return _read_whole_file(unit.path)
+    from linkbert.pipeline.sources.wikirecover import read_whole_file  # builds on this module
+
+    return read_whole_file(unit.path)

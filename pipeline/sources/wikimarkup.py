@@ -275,8 +275,9 @@ def _inline_template_text(name: str, body: str) -> str | None:
 
 # What dropped templates leave behind: "(; 1961)", "( )", ", ," and empty bold/italic quotes. LINKS_MARK
 # characters (where dropped links were) stay in place.
+_NOT_MARKS = str.maketrans("", "", " ;,(")
 _DEBRIS = (
-    (re.compile(r"\((?P<marks>[ \x01]*)[;,] *"), r"(\g<marks>"),
+    (re.compile(r"\([ \x01]*(?:[;,][ \x01]*)+"), lambda m: "(" + m.group().translate(_NOT_MARKS)),
     (re.compile(r" ?\((?P<marks>[ \x01]*)\)"), lambda m: m.group("marks").replace(" ", "")),
     (re.compile(r"(?P<marks>[\x01]*), *(?=[,;.])"), r"\g<marks>"),
     (re.compile(r" *[;,](?P<marks>[ \x01]*)\)"), lambda m: m.group("marks").replace(" ", "") + ")"),
