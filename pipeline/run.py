@@ -18,7 +18,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from linkbert import schemas
 from linkbert.pipeline import sources
-from linkbert.pipeline.edges.hyperlinks import LinkIndex, ResolveLinks, ResolveSegmentLinks
+from linkbert.pipeline.edges.hyperlinks import LinkIndex, ResolveLinks, SegmentLinkTargets
 from linkbert.pipeline.edges.random import RandomEdges
 from linkbert.pipeline.instances.pairing import ANCHOR_POLICIES, LINK_SCOPES, MakeInstances
 from linkbert.pipeline.instances.segment import Segment
@@ -138,15 +138,14 @@ def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: 
         link_index = link_inputs | "LinkIndex" >> LinkIndex(link_type, config.max_redirect_hops, sources.get(config.source).link_key)
     edges = build_edges(documents, source.get("redirects"), link_type, config, link_index)
     segmented = documents | "Segment" >> Segment(tokenizer, config.segment_tokens)
-    if link_index is not None:
-        segments = {"segments": segmented["segments"], "index": link_index} | "SegmentLinks" >> ResolveSegmentLinks()
-    else:
-        segments = segmented["segments"] | "NoSegmentLinks" >> beam.Map(
-            lambda s: {**{k: v for k, v in s.items() if k != "link_titles"}, "outlinks": None})
-    paired = {"segments": segments, "edges": edges, "tokenizer": tokenizer} | "Pair" >> MakeInstances(
+    pair_inputs = {"segments": segmented["segments"], "edges": edges, "tokenizer": tokenizer}
+    if link_index is not None:  # segments' outlinks are joined in by MakeInstances, with no extra shuffle of ids
+        pair_inputs["segment_links"] = {"segments": segmented["segments"], "index": link_index} | "SegmentLinks" >> SegmentLinkTargets()
+    paired = pair_inputs | "Pair" >> MakeInstances(
         seed, config.dupe_factor, config.diversity, config.max_seq_len, config.heldout_fraction,
         link_scope=config.link_scope, anchor_policy=config.anchors, with_links=link_type != "none",
     )
+    segments = paired["segments"]  # rows with outlinks (None where the source has no link positions)
 
     def strip_split(instance):
         return {key: value for key, value in instance.items() if key != "split" and not key.startswith("_")}
