@@ -48,44 +48,13 @@ from sklearn.neighbors import NearestNeighbors  # noqa: E402
 
 from linkbert.pipeline.edges.tfidf import TfidfEdges, document_text, vectorizer_kwargs  # noqa: E402
 
-ENWIKI = REPO.parent / "shared" / "data" / "wikipedia" / "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+sys.path.insert(0, str(REPO / "bench"))
+from corpora import topic_corpus  # noqa: E402,F401  (the tests import it from here too)
+
+# the shared real data, where the tests find it (LINKBERT_REAL_DATA, else ../shared/data)
+ENWIKI = (Path(os.environ.get("LINKBERT_REAL_DATA") or REPO.parent / "shared" / "data")
+          / "wikipedia" / "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2")
 K = 5
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
-
-
-def _word(index: int) -> str:
-    """A distinct lower-case word for each index (at least two letters, so the analyzer keeps it)."""
-    index += len(_LETTERS)
-    letters = ""
-    while index:
-        index, remainder = divmod(index, len(_LETTERS))
-        letters = _LETTERS[remainder] + letters
-    return letters
-
-
-def topic_corpus(num_docs: int, seed: int) -> list[dict]:
-    rng = np.random.default_rng(seed)
-    vocabulary_size, num_topics, topic_words = 30_000 + 3 * num_docs, max(20, num_docs // 25), 300
-    vocabulary = np.array([_word(i) for i in range(vocabulary_size)], dtype=object)
-    background = np.cumsum(1.0 / (np.arange(vocabulary_size) + 2.7) ** 1.07)
-    background /= background[-1]
-    topics = [rng.choice(np.arange(200, vocabulary_size), topic_words, replace=False) for _ in range(num_topics)]
-    within_topic = np.cumsum(1.0 / (np.arange(topic_words) + 1.0) ** 0.9)
-    within_topic /= within_topic[-1]
-    documents = []
-    for index in range(num_docs):
-        length = int(np.clip(rng.lognormal(np.log(250), 0.7), 30, 3000))
-        mixed = rng.choice(num_topics, rng.choice([1, 2, 3], p=[0.5, 0.35, 0.15]), replace=False)
-        background_tokens = rng.binomial(length, 0.5)
-        words = [np.searchsorted(background, rng.random(background_tokens))]
-        for topic, count in zip(mixed, rng.multinomial(length - background_tokens, rng.dirichlet(np.ones(len(mixed))))):
-            words.append(topics[topic][np.searchsorted(within_topic, rng.random(count))])
-        tokens = vocabulary[np.concatenate(words)]
-        rng.shuffle(tokens)
-        documents.append({"doc_id": f"t{index}", "title": f"Article {index}", "text": " ".join(tokens)})
-    return documents
-
-
 def write_jsonl(documents, path: str) -> str:
     with open(path, "w", encoding="utf-8") as handle:
         for document in documents:
