@@ -81,6 +81,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("shards")
     group.add_argument("--rows-per-shard", type=int_at_least(1), default=50000, help="instance rows per shard when --num-shards is not given")
     group.add_argument("--num-shards", type=int_at_least(1), help="number of training shards (default: from --rows-per-shard)")
+    # A shard is one group handed to one worker: the DirectRunner (and Flink) hand it over whole, so these
+    # bound a worker's memory there (Dataflow streams large groups).
+    group.add_argument("--document-rows-per-shard", type=int_at_least(1), default=100000, help="documents per shard of documents/")
+    group.add_argument("--segment-rows-per-shard", type=int_at_least(1), default=200000, help="segments per shard of segments/")
+    group.add_argument("--edge-rows-per-shard", type=int_at_least(1), default=2000000, help="edges per shard of edges/")
     group = parser.add_argument_group("wikipedia")
     group.add_argument("--namespaces", type=namespace_list, default="0", help="comma-separated namespace ids kept (default 0)")
     group.add_argument("--keep-disambiguation", action="store_true", help="keep disambiguation pages (default: drop)")
@@ -154,13 +159,13 @@ def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: 
     table_stats = [
         documents | "WriteDocuments" >> WriteParquetShards(
             FileSystems.join(output, "documents"), "documents", "part", lambda d: d["doc_id"], seed,
-            rows_per_shard=100000),
+            rows_per_shard=config.document_rows_per_shard),
         edges | "WriteEdges" >> WriteParquetShards(
             FileSystems.join(output, "edges"), "edges", "part", lambda e: (e["src"], e["dst"], e["link_type"]), seed,
-            rows_per_shard=2000000),
+            rows_per_shard=config.edge_rows_per_shard),
         segments | "WriteSegments" >> WriteParquetShards(
             FileSystems.join(output, "segments"), "segments", "part", lambda s: (s["doc_id"], s["seg_idx"]), seed,
-            rows_per_shard=200000, tokenizer=tokenizer),
+            rows_per_shard=config.segment_rows_per_shard, tokenizer=tokenizer),
     ]
     instance_key = lambda row: (row["round"], row["doc_a"], row["seg_a"])  # noqa: E731
     for split, rows in zip(("train", "heldout"), by_split):
