@@ -21,6 +21,10 @@ process.
 
     .venv/bin/python bench/scale.py [--base 200] [--runs 3] [--links hyperlink]
 
+``--trace N`` runs the pipeline once on N documents, in this process, and prints each bundle that
+raised the largest worker's RSS (sampled before and after every bundle the DirectRunner executes):
+where a worker's memory goes, stage by stage.
+
 Last line: ``scale: docs1=<n> docs16=<n> ratio=<CPU/doc at 16x / at 1x> rss_ratio=<worker peak RSS 16x / 1x>``.
 """
 
@@ -72,6 +76,48 @@ def _run_measured(command: list[str]) -> tuple[float, float, float, float]:
     return wall, cpu, driver_peak / 2**20, worker_peak / 2**20
 
 
+def _pipeline_args(corpus: str, output: str, links: str) -> list[str]:
+    return ["pipeline", "--source", "wikipedia", "--input", f"{corpus}/*.xml.bz2", "--output", output, "--overwrite",
+            "--links", links, "--vocab-size", "4000", "--segment-tokens", "64", "--max-seq-len", "128",
+            "--heldout-fraction", "0.1", *SHARD_OPTIONS, "--direct_running_mode=multi_processing",
+            "--direct_num_workers=2"]
+
+
+def trace(docs: int, links: str, seed: int, threshold_mb: float = 10) -> None:
+    """One in-process run on ``docs`` documents: the bundles after which a worker's RSS had grown."""
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+
+    import linkbert.pipeline.run as pipeline_run
+
+    def workers_mb() -> list[float]:
+        return [child.memory_info().rss / 2**20 for child in psutil.Process().children(recursive=True)]
+
+    grown = []
+    execute = fn_runner.FnApiRunner._execute_bundle
+
+    def traced(self, context, bundle, inputs):
+        before = workers_mb()
+        result = execute(self, context, bundle, inputs)
+        after = workers_mb()
+        if len(before) == len(after):
+            grown.append((max((a - b for a, b in zip(after, before)), default=0), max(after, default=0), bundle.stage.name))
+        return result
+
+    with tempfile.TemporaryDirectory(prefix="bench-scale-trace-") as tmp:
+        subprocess.run([*LINKBERT, "synth", "wiki", "--docs", str(docs), "--seed", str(seed), "--out", f"{tmp}/corpus"],
+                       cwd=REPO, check=True, capture_output=True)
+        config, beam_args = pipeline_run.parse_config(_pipeline_args(f"{tmp}/corpus", f"{tmp}/out", links)[1:])
+        fn_runner.FnApiRunner._execute_bundle = traced
+        try:
+            pipeline_run.run(config, beam_args)
+        finally:
+            fn_runner.FnApiRunner._execute_bundle = execute
+    print(f"trace: {docs} documents; bundles after which a worker had grown by {threshold_mb:.0f} MB or more:")
+    for growth, largest, stage in grown:
+        if growth >= threshold_mb:
+            print(f"  +{growth:5.0f} MB -> largest worker {largest:5.0f} MB  {stage[:150]}")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", type=int, default=200, help="documents at 1x (default 200)")
@@ -79,7 +125,11 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="runs per size, interleaved; medians are reported")
     parser.add_argument("--links", default="hyperlink")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trace", type=int, metavar="N", help="trace worker memory by bundle on N documents instead")
     args = parser.parse_args(argv)
+    if args.trace:
+        trace(args.trace, args.links, args.seed)
+        return 0
     sizes = {"fixed": args.fixed_docs, 1: args.base, 4: 4 * args.base, 16: 16 * args.base}
     runs = {size: [] for size in sizes}
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
@@ -88,11 +138,7 @@ def main(argv=None) -> int:
                             f"{tmp}/corpus-{size}"], cwd=REPO, check=True, capture_output=True)
         for attempt in range(args.runs):
             for size, docs in sizes.items():
-                measured = _run_measured([
-                    *LINKBERT, "pipeline", "--source", "wikipedia", "--input", f"{tmp}/corpus-{size}/*.xml.bz2",
-                    "--output", f"{tmp}/out-{size}", "--overwrite", "--links", args.links, "--vocab-size", "4000",
-                    "--segment-tokens", "64", "--max-seq-len", "128", "--heldout-fraction", "0.1", *SHARD_OPTIONS,
-                    "--direct_running_mode=multi_processing", "--direct_num_workers=2"])
+                measured = _run_measured([*LINKBERT, *_pipeline_args(f"{tmp}/corpus-{size}", f"{tmp}/out-{size}", args.links)])
                 runs[size].append(measured)
                 wall, cpu, driver, worker = measured
                 print(f"run {attempt + 1} {size!s:>5}: {docs} docs, wall {wall:.1f}s, CPU {cpu:.1f}s, peak RSS: driver "
