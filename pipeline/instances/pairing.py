@@ -9,7 +9,12 @@ paper's X_B ⊆ X(j) with (X(i), X(j)) ∈ E, wherever segments carry ``outlinks
 A's document (``"document"``, and for link types without positions: citations, TF-IDF, random
 edges), drawn ∝ 1/in-degree (LinkBERT's diversity adjustment) or uniformly (``diversity=False``).
 Random B: a segment of a random training document that is neither A's nor one A's document links to;
-found without a whole-corpus side input (``RandomPartners``: stable-hash buckets).
+found without a whole-corpus side input (``RandomPartners``: stable-hash buckets), drawn for every
+anchor that may draw ``random`` before the relations are, so that A's token ids travel only once.
+
+What crosses a shuffle: planning reads an outline of each document (segment lengths, out-links,
+out-edges) without token ids; the ids are grouped once by document (to plan and build contiguous
+pairs) and once by partner document (``bench/shuffle.py`` measures the bytes by stage).
 
 Held-out split, by document (``is_heldout``): a held-out document's tokens never reach a train
 instance, as A or as B (train anchors link only to train documents; random B are train documents).
