@@ -17,7 +17,7 @@ from pipeline_fixtures import WORDS, linked_documents, memory_source
 import linkbert.pipeline.run as pipeline_run
 from linkbert.pipeline.edges.hyperlinks import ResolveRedirects
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+sys.path.append(str(Path(__file__).resolve().parents[1] / "bench"))  # after site-packages: bench/ names are generic
 from shuffle import COUNTER_PREFIX, counting_shuffles, stage_name  # noqa: E402
 
 # sha256 of the sorted rows of each table, from commit fadc4d4 (before the shuffle cuts), with the
