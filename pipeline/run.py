@@ -81,8 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("shards")
     group.add_argument("--rows-per-shard", type=int_at_least(1), default=50000, help="instance rows per shard when --num-shards is not given")
     group.add_argument("--num-shards", type=int_at_least(1), help="number of training shards (default: from --rows-per-shard)")
-    # A shard is one group handed to one worker: the DirectRunner (and Flink) hand it over whole, so these
-    # bound a worker's memory there (Dataflow streams large groups).
+    # A shard is one group handed to one worker, whole on the DirectRunner: these bound a worker's memory there.
     group.add_argument("--document-rows-per-shard", type=int_at_least(1), default=100000, help="documents per shard of documents/")
     group.add_argument("--segment-rows-per-shard", type=int_at_least(1), default=200000, help="segments per shard of segments/")
     group.add_argument("--edge-rows-per-shard", type=int_at_least(1), default=2000000, help="edges per shard of edges/")
