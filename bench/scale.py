@@ -14,8 +14,8 @@ process.
   Each size runs ``--runs`` times, interleaved, and the medians are used.
 * **Peak RSS per worker** is the largest resident set any one SDK worker process reached (psutil,
   every 0.2 s); the driver's is printed apart (the DirectRunner keeps every stage's output in the
-  driver, by design). A worker is handed a whole shard of a table as one group on this runner (and
-  on Flink), so its memory follows the shard size: the runs use small shards (``--*-rows-per-shard``,
+  driver, by design). A worker is handed a whole shard of a table as one group on this runner, so
+  its memory follows the shard size: the runs use small shards (``--*-rows-per-shard``,
   see ``SHARD_OPTIONS``) that the 1x corpus already fills, the regime every real corpus is in at the
   defaults. Below that, a worker's memory grows with the corpus up to one default shard.
 
