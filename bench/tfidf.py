@@ -23,6 +23,7 @@ force on the same documents, timed the same way. Last line:
 ``tfidf: recall5=<lowest recall of enwiki, short wiki, synth wiki and 4N topics> scale4x=<median time(4N) / median time(N)>``.
 
     .venv/bin/python bench/tfidf.py [--docs 5000] [--runs 3] [--short-docs 3000] [--synthwiki-docs 3000]
+        [--set NAME=INT] [--versus candidates=30]
 """
 
 from __future__ import annotations
@@ -48,44 +49,13 @@ from sklearn.neighbors import NearestNeighbors  # noqa: E402
 
 from linkbert.pipeline.edges.tfidf import TfidfEdges, document_text, vectorizer_kwargs  # noqa: E402
 
-ENWIKI = REPO.parent / "shared" / "data" / "wikipedia" / "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+sys.path.insert(0, str(REPO / "bench"))
+from corpora import topic_corpus  # noqa: E402,F401  (the tests import it from here too)
+
+# the shared real data, where the tests find it (LINKBERT_REAL_DATA, else ../shared/data)
+ENWIKI = (Path(os.environ.get("LINKBERT_REAL_DATA") or REPO.parent / "shared" / "data")
+          / "wikipedia" / "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2")
 K = 5
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
-
-
-def _word(index: int) -> str:
-    """A distinct lower-case word for each index (at least two letters, so the analyzer keeps it)."""
-    index += len(_LETTERS)
-    letters = ""
-    while index:
-        index, remainder = divmod(index, len(_LETTERS))
-        letters = _LETTERS[remainder] + letters
-    return letters
-
-
-def topic_corpus(num_docs: int, seed: int) -> list[dict]:
-    rng = np.random.default_rng(seed)
-    vocabulary_size, num_topics, topic_words = 30_000 + 3 * num_docs, max(20, num_docs // 25), 300
-    vocabulary = np.array([_word(i) for i in range(vocabulary_size)], dtype=object)
-    background = np.cumsum(1.0 / (np.arange(vocabulary_size) + 2.7) ** 1.07)
-    background /= background[-1]
-    topics = [rng.choice(np.arange(200, vocabulary_size), topic_words, replace=False) for _ in range(num_topics)]
-    within_topic = np.cumsum(1.0 / (np.arange(topic_words) + 1.0) ** 0.9)
-    within_topic /= within_topic[-1]
-    documents = []
-    for index in range(num_docs):
-        length = int(np.clip(rng.lognormal(np.log(250), 0.7), 30, 3000))
-        mixed = rng.choice(num_topics, rng.choice([1, 2, 3], p=[0.5, 0.35, 0.15]), replace=False)
-        background_tokens = rng.binomial(length, 0.5)
-        words = [np.searchsorted(background, rng.random(background_tokens))]
-        for topic, count in zip(mixed, rng.multinomial(length - background_tokens, rng.dirichlet(np.ones(len(mixed))))):
-            words.append(topics[topic][np.searchsorted(within_topic, rng.random(count))])
-        tokens = vocabulary[np.concatenate(words)]
-        rng.shuffle(tokens)
-        documents.append({"doc_id": f"t{index}", "title": f"Article {index}", "text": " ".join(tokens)})
-    return documents
-
-
 def write_jsonl(documents, path: str) -> str:
     with open(path, "w", encoding="utf-8") as handle:
         for document in documents:
@@ -112,6 +82,9 @@ def wikipedia_jsonl(dump: str, path: str) -> str:
     return path
 
 
+SETTINGS: dict = {}  # TfidfEdges keyword arguments over its defaults (--set)
+
+
 def tfidf_edges(jsonl: str, out_dir: str) -> tuple[list[dict], float, float]:
     """Run the pipeline on a JSONL corpus -> (edges, wall seconds, CPU seconds of this process)."""
     for old in glob.glob(os.path.join(out_dir, "edges*")):
@@ -122,7 +95,7 @@ def tfidf_edges(jsonl: str, out_dir: str) -> tuple[list[dict], float, float]:
             pipeline
             | "Read" >> beam.io.ReadFromText(jsonl)
             | "Parse" >> beam.Map(json.loads)
-            | "TfidfEdges" >> TfidfEdges(k=K)
+            | "TfidfEdges" >> TfidfEdges(k=K, **SETTINGS)
             | "ToJson" >> beam.Map(json.dumps)
             | "Write" >> beam.io.WriteToText(os.path.join(out_dir, "edges"))
         )
@@ -170,6 +143,23 @@ def measure_recall(name: str, jsonl: str, out_dir: str) -> float:
     return recall
 
 
+def compare_settings(jsonl: str, out_dir: str, own: dict, other: dict, runs: int) -> None:
+    """Recall of ``other`` on ``jsonl``, and its CPU against ``own``'s, runs interleaved."""
+    cpu = {"own": [], "other": []}
+    for attempt in range(max(1, runs)):
+        for name, settings in (("own", own), ("other", other)):
+            SETTINGS.clear()
+            SETTINGS.update(settings)
+            if attempt == 0 and name == "other":
+                measure_recall(f"synth wiki, sizes {settings}", jsonl, out_dir)
+            cpu[name].append(tfidf_edges(jsonl, out_dir)[2])
+    SETTINGS.clear()
+    SETTINGS.update(own)
+    own_cpu, other_cpu = statistics.median(cpu["own"]), statistics.median(cpu["other"])
+    print(f"versus {other}: CPU {other_cpu:.1f}s against {own_cpu:.1f}s with {own or 'the defaults'}, "
+          f"ratio {other_cpu / own_cpu:.2f} (medians of {max(1, runs)}, interleaved)")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=5000, help="N: documents of the smaller synthetic corpus (default 5000)")
@@ -177,7 +167,18 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--synthwiki-docs", type=int, default=3000, help="documents of the pipeline.synth wiki corpus")
     parser.add_argument("--short-docs", type=int, default=3000, help="documents of the short-article wiki")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=INT",
+                        help="a TfidfEdges size other than its default (e.g. candidates=30) for the whole run")
+    parser.add_argument("--versus", action="append", default=[], metavar="NAME=INT",
+                        help="also measure these sizes on the synth wiki: recall, and CPU against the run's own, "
+                             "interleaved (e.g. --versus candidates=30)")
     args = parser.parse_args(argv)
+
+    def sizes(items):
+        return {name: int(value) for name, value in (item.split("=", 1) for item in items)}
+
+    SETTINGS.update(sizes(args.set))
+    versus = {**SETTINGS, **sizes(args.versus)}
     if not ENWIKI.exists():
         parser.error(f"missing shared data file {ENWIKI}")
 
@@ -190,17 +191,20 @@ def main(argv=None) -> int:
 
         from linkbert.pipeline.synth.wiki import write_wiki_dump
 
-        print(f"vectorizer: TfidfVectorizer(**{json.dumps(vectorizer_kwargs(), sort_keys=True)})")
+        print(f"vectorizer: TfidfVectorizer(**{json.dumps(vectorizer_kwargs(), sort_keys=True)}); "
+              f"TfidfEdges sizes other than the defaults: {SETTINGS or 'none'}")
         short_dump = write_wiki_dump(os.path.join(tmp, "shortwiki"), args.short_docs, args.seed + 1)["dump"]
         short = os.path.join(tmp, "shortwiki.jsonl")
         write_jsonl([dict(d, text=d["text"].split("\n\n")[0]) for d in
                      read_jsonl(wikipedia_jsonl(short_dump, os.path.join(tmp, "shortwiki-full.jsonl")))], short)
         dump = write_wiki_dump(os.path.join(tmp, "synthwiki"), args.synthwiki_docs, args.seed)["dump"]
+        synthwiki = wikipedia_jsonl(dump, os.path.join(tmp, "synthwiki.jsonl"))
         recalls = [measure_recall("enwiki fragment", enwiki, out_dir),
                    measure_recall(f"short-article wiki {args.short_docs}", short, out_dir),
-                   measure_recall(f"synth wiki {args.synthwiki_docs}",
-                                  wikipedia_jsonl(dump, os.path.join(tmp, "synthwiki.jsonl")), out_dir),
+                   measure_recall(f"synth wiki {args.synthwiki_docs}", synthwiki, out_dir),
                    measure_recall(f"topic corpus {4 * args.docs}", large, out_dir)]
+        if args.versus:
+            compare_settings(synthwiki, out_dir, dict(SETTINGS), versus, args.runs)
 
         times = {size: {"wall": [], "cpu": [], "brute_wall": [], "brute_cpu": []} for size in ("n", "4n")}
         corpora = {"n": (small, read_jsonl(small)), "4n": (large, read_jsonl(large))}

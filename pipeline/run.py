@@ -22,7 +22,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 
 from linkbert import schemas
 from linkbert.pipeline import progress, sources
-from linkbert.pipeline.edges.hyperlinks import LinkIndex, ResolveLinks, ResolveSegmentLinks
+from linkbert.pipeline.edges.hyperlinks import LinkIndex, ResolveLinks, SegmentLinkTargets
 from linkbert.pipeline.edges.random import RandomEdges
 from linkbert.pipeline.instances.pairing import ANCHOR_POLICIES, LINK_SCOPES, MakeInstances
 from linkbert.pipeline.instances.segment import Segment
@@ -92,6 +92,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("shards")
     group.add_argument("--rows-per-shard", type=int_at_least(1), default=50000, help="instance rows per shard when --num-shards is not given")
     group.add_argument("--num-shards", type=int_at_least(1), help="number of training shards (default: from --rows-per-shard)")
+    # A shard is one group handed to one worker, whole on the DirectRunner: these bound a worker's memory there.
+    group.add_argument("--document-rows-per-shard", type=int_at_least(1), default=100000, help="documents per shard of documents/")
+    group.add_argument("--segment-rows-per-shard", type=int_at_least(1), default=200000, help="segments per shard of segments/")
+    group.add_argument("--edge-rows-per-shard", type=int_at_least(1), default=2000000, help="edges per shard of edges/")
     group = parser.add_argument_group("wikipedia")
     group.add_argument("--namespaces", type=namespace_list, default="0", help="comma-separated namespace ids kept (default 0)")
     group.add_argument("--keep-disambiguation", action="store_true", help="keep disambiguation pages (default: drop)")
@@ -167,15 +171,14 @@ def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: 
         link_index = link_inputs | "LinkIndex" >> LinkIndex(link_type, config.max_redirect_hops, sources.get(config.source).link_key)
     edges = build_edges(documents, source.get("redirects"), link_type, config, link_index)
     segmented = documents | "Segment" >> Segment(tokenizer, config.segment_tokens)
-    if link_index is not None:
-        segments = {"segments": segmented["segments"], "index": link_index} | "SegmentLinks" >> ResolveSegmentLinks()
-    else:
-        segments = segmented["segments"] | "NoSegmentLinks" >> beam.Map(
-            lambda s: {**{k: v for k, v in s.items() if k != "link_titles"}, "outlinks": None})
-    paired = {"segments": segments, "edges": edges, "tokenizer": tokenizer} | "Pair" >> MakeInstances(
+    pair_inputs = {"segments": segmented["segments"], "edges": edges, "tokenizer": tokenizer}
+    if link_index is not None:  # segments' outlinks are joined in by MakeInstances, with no extra shuffle of ids
+        pair_inputs["segment_links"] = {"segments": segmented["segments"], "index": link_index} | "SegmentLinks" >> SegmentLinkTargets()
+    paired = pair_inputs | "Pair" >> MakeInstances(
         seed, config.dupe_factor, config.diversity, config.max_seq_len, config.heldout_fraction,
         link_scope=config.link_scope, anchor_policy=config.anchors, with_links=link_type != "none",
     )
+    segments = paired["segments"]  # rows with outlinks (None where the source has no link positions)
 
     def strip_split(instance):
         return {key: value for key, value in instance.items() if key != "split" and not key.startswith("_")}
@@ -184,13 +187,13 @@ def build_pipeline(pipeline: beam.Pipeline, config: argparse.Namespace, source: 
     table_stats = [
         documents | "WriteDocuments" >> WriteParquetShards(
             FileSystems.join(output, "documents"), "documents", "part", lambda d: d["doc_id"], seed,
-            rows_per_shard=100000),
+            rows_per_shard=config.document_rows_per_shard),
         edges | "WriteEdges" >> WriteParquetShards(
             FileSystems.join(output, "edges"), "edges", "part", lambda e: (e["src"], e["dst"], e["link_type"]), seed,
-            rows_per_shard=2000000),
+            rows_per_shard=config.edge_rows_per_shard),
         segments | "WriteSegments" >> WriteParquetShards(
             FileSystems.join(output, "segments"), "segments", "part", lambda s: (s["doc_id"], s["seg_idx"]), seed,
-            rows_per_shard=200000, tokenizer=tokenizer),
+            rows_per_shard=config.segment_rows_per_shard, tokenizer=tokenizer),
     ]
     instance_key = lambda row: (row["round"], row["doc_a"], row["seg_a"])  # noqa: E731
     for split, rows in zip(("train", "heldout"), by_split):

@@ -63,35 +63,47 @@ def test_instance_stats_summed_over_row_groups(tmp_path):
     assert stats["relations"] == {"0": 9, "1": 8, "2": 8} and stats["link_types"] == {"tfidf": 8} and stats["tokens"] == 75
 
 
-def _largest_calls(num_docs: int, **options) -> dict[str, int]:
+def _largest_calls(num_docs: int, **options) -> tuple[dict[str, int], dict[str, float]]:
+    """(records of the largest call, its peak of traced MB) per stage of TfidfEdges on the topic corpus."""
     import apache_beam as beam
     from apache_beam.metrics.metric import MetricsFilter
     sys.path.insert(0, str(REPO / "bench"))
-    from tfidf import topic_corpus  # topics and vocabulary grow with the corpus, as in real collections
+    from corpora import topic_corpus  # topics and vocabulary grow with the corpus, as in real collections
+    from memory import call_peaks
 
-    from linkbert.pipeline.edges.tfidf import TfidfEdges
+    from linkbert.pipeline.edges import tfidf, tfidf_weights
 
-    pipeline = beam.Pipeline()
-    _ = pipeline | beam.Create(topic_corpus(num_docs, seed=7)) | TfidfEdges(k=3, docs_per_shard=100, **options)
-    result = pipeline.run()
-    result.wait_until_finish()
+    with call_peaks([tfidf, tfidf_weights]) as peaks:
+        pipeline = beam.Pipeline()
+        # max_postings=50: posting lists reach their cap at this size, as they do at the default (1,000) on
+        # large corpora; below it a call's pairs grow with the lists.
+        _ = pipeline | beam.Create(topic_corpus(num_docs, seed=7)) | tfidf.TfidfEdges(
+            k=3, docs_per_shard=100, max_postings=50, **options)
+        result = pipeline.run()
+        result.wait_until_finish()
     largest = {}
     for metric in result.metrics().query(MetricsFilter().with_namespace("linkbert"))["distributions"]:
         name = metric.key.metric.name
         if name.startswith("tfidf.call_records."):
             value = metric.committed or metric.attempted
             largest[name.rsplit(".", 1)[1]] = max(largest.get(name.rsplit(".", 1)[1], 0), value.max)
-    return largest
+    return largest, {name: peak / 2**20 for name, (calls, peak) in peaks.items() if calls}
 
 
 def test_tfidf_calls_do_not_grow_with_the_corpus():
-    # 4x the documents: with the shard count uncapped the largest call of each weighing stage holds
-    # about as many records as before; capped (as max_shards=1000 is past 500k documents) it grows ~4x.
-    small, large = _largest_calls(300), _largest_calls(1200)
-    capped_small, capped_large = _largest_calls(300, max_shards=1), _largest_calls(1200, max_shards=1)
+    # 4x the documents: with the shard count uncapped the largest call of each stage holds about as many
+    # records, and as many bytes, as before; capped (as max_shards=1000 is past 500k documents) they grow ~4x.
+    (small, small_mb), (large, large_mb) = _largest_calls(300), _largest_calls(1200)
+    (capped_small, capped_small_mb), (capped_large, capped_large_mb) = (
+        _largest_calls(300, max_shards=1), _largest_calls(1200, max_shards=1))
     print("largest call, records:", {"uncapped": (small, large), "capped": (capped_small, capped_large)})
-    # (SelectCandidates grows with the posting lists until they reach max_postings, its bound.)
+    print("largest call, MB:", {"uncapped": (small_mb, large_mb), "capped": (capped_small_mb, capped_large_mb)})
     for stage in ("answer_frequencies", "build_vectors", "score_posting_lists"):
         assert large[stage] < 1.6 * small[stage], (stage, small, large)
     assert capped_large["build_vectors"] > 3 * capped_small["build_vectors"]
     assert capped_large["build_vectors"] > 2.5 * large["build_vectors"]
+    # Memory: the largest call of any stage (tracemalloc peak, outputs held) stays under a bound set from
+    # the small corpus; capped, the same stages exceed it.
+    bound = 1.5 * max(small_mb.values())
+    assert max(large_mb.values()) < bound, (small_mb, large_mb)
+    assert max(capped_large_mb.values()) > 2 * bound, (capped_small_mb, capped_large_mb)

@@ -8,6 +8,7 @@ rank's files are written and flushed. A save killed half-way leaves ``latest`` o
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import random
 import shutil
@@ -19,6 +20,8 @@ from linkbert.train import distributed
 
 LATEST = "latest"
 TAG_PREFIX = "step"
+
+log = logging.getLogger(__name__)
 
 
 def tag_for(step: int) -> str:
@@ -79,15 +82,49 @@ def save(engine, directory: str, step: int, client_state: dict, keep: int = 2) -
     return tag
 
 
-def load(engine, directory: str, tag: str | None = None) -> tuple[str, dict] | None:
-    """Load ``tag`` (default: ``latest``) into ``engine``; returns (tag, client state), or None if there is none."""
+def saved_data_parallel_size(directory: str, tag: str) -> int | None:
+    """How many data-parallel ranks wrote ``tag``'s ZeRO optimizer partitions (None: no ZeRO partitions)."""
+    return len(glob.glob(os.path.join(directory, tag, "*zero_pp_rank_*_mp_rank_00_optim_states.pt"))) or None
+
+
+def resharded_resume(config: dict, directory: str, world_size: int) -> bool:
+    """Prepare the DeepSpeed ``config`` of a resumed run; True when the latest checkpoint's ZeRO optimizer
+    partitions were written by another number of ranks than ``world_size``.
+
+    DeepSpeed cannot repartition ZeRO optimizer states, and restores a rank's fp32 master weights from
+    that rank's own partition; over another number of ranks the partitions do not line up, so the
+    master weights are rebuilt from the model weights instead (``load_from_fp32_weights`` off), which
+    hold the same values in fp32 and bf16 runs (fp16 master weights lose their extra precision)."""
+    tag = latest_tag(directory) if os.path.isdir(directory) else None
+    saved = saved_data_parallel_size(directory, tag) if tag else None
+    if saved is None or saved == world_size:
+        return False
+    config.setdefault("zero_optimization", {})["load_from_fp32_weights"] = False
+    return True
+
+
+def load(engine, directory: str, tag: str | None = None, resharded: bool = False) -> tuple[str, dict] | None:
+    """Load ``tag`` (default: ``latest``) into ``engine``; returns (tag, client state), or None if there is none.
+
+    ``resharded`` (see ``resharded_resume``): the weights and the learning-rate schedule are restored,
+    the optimizer's moments start again from zero."""
     tag = tag or latest_tag(directory)
     if tag is None:
         return None
-    path, client_state = engine.load_checkpoint(directory, tag=tag, load_optimizer_states=True,
+    if resharded:
+        log.warning("%s: its ZeRO optimizer states were partitioned over %s ranks, not %d: the weights and the "
+                    "learning-rate schedule are restored, the optimizer's moments start again", os.path.join(directory, tag),
+                    saved_data_parallel_size(directory, tag), engine.dp_world_size)
+    path, client_state = engine.load_checkpoint(directory, tag=tag, load_optimizer_states=not resharded,
                                                 load_lr_scheduler_states=True)
     if path is None:
         raise RuntimeError(f"DeepSpeed could not load checkpoint {tag!r} from {directory}")
+    scheduler = getattr(engine, "lr_scheduler", None)
+    if resharded and scheduler is not None:
+        # The learning rate lives in the optimizer's state, which was not loaded: set the schedule's
+        # (the next step would otherwise run at the fresh optimizer's warm-up minimum, 0).
+        for group, lr in zip(engine.optimizer.param_groups, scheduler.get_lr()):
+            group["lr"] = lr
     return tag, client_state
 
 

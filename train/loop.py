@@ -161,9 +161,9 @@ def client_state(step: int, topology: distributed.Topology, loader_state: Loader
 
 
 def resume(engine, checkpoints: str, topology: distributed.Topology, streams_per_rank: int,
-           state_cls: type[LoaderState] = LoaderState):
+           state_cls: type[LoaderState] = LoaderState, resharded: bool = False):
     """Load the latest checkpoint into ``engine``: (start step, loader state, RNG state to restore or None)."""
-    loaded = checkpoint.load(engine, checkpoints)
+    loaded = checkpoint.load(engine, checkpoints, resharded=resharded)
     if loaded is None:
         if topology.is_main:
             print(f"no checkpoint in {checkpoints}: starting from step 0", flush=True)
@@ -225,6 +225,7 @@ def train(args: argparse.Namespace) -> dict:
     precision = args.precision or ("fp16" if on_cuda else "fp32")
     config = dsconfig.build(dsconfig.load_base(precision, args.deepspeed_config), precision, preset, schedule,
                             topology.world_size, on_cuda, args.zero_stage, args.gradient_clipping)
+    resharded = bool(args.resume) and checkpoint.resharded_resume(config, checkpoints, topology.world_size)
     engine, _, _, _ = deepspeed.initialize(model=model, model_parameters=parameter_groups(model, preset.weight_decay),
                                            config=config)
     if topology.world_size == 1 and precision == "fp32" and engine.zero_optimization_stage() == 0:
@@ -240,7 +241,8 @@ def train(args: argparse.Namespace) -> dict:
     streams_per_rank = max(1, args.num_workers)
     start_step, loader_state, rng_to_restore = 0, state_cls(streams_per_rank), None
     if args.resume:
-        start_step, loader_state, rng_to_restore = resume(engine, checkpoints, topology, streams_per_rank, state_cls)
+        start_step, loader_state, rng_to_restore = resume(engine, checkpoints, topology, streams_per_rank, state_cls,
+                                                          resharded)
 
     masker = Masker.from_tokenizer(MaskingConfig(args.masking, args.mask_rate), tokenizer)
     stream_config = StreamConfig(schedule.micro_batch_size, seed=args.seed, shuffle_buffer=args.shuffle_buffer,

@@ -6,7 +6,7 @@ redirect titles. Self-links and duplicates are dropped; dangling links, broken a
 chains are counted, not kept.
 
 Hyperlink edges say whether a link sits in the text (``in_text``: its anchor is in the cleaned text,
-as opposed to an infobox, table or caption whose text is dropped). ``ResolveSegmentLinks`` resolves
+as opposed to an infobox, table or caption whose text is dropped). ``SegmentLinkTargets`` resolves
 the anchors inside each segment's span through the same title index, so a segment knows the
 documents it links to itself (LinkBERT's "documents linked from segment A").
 """
@@ -21,10 +21,15 @@ DIRECT, VIA_REDIRECT = "doc", "redirect"
 
 
 class _FollowRedirectHop(beam.DoFn):
-    """One hop: each pending chain (origin, visited) at key ``target`` is resolved, advanced or dropped."""
+    """One hop: each pending chain (origin, visited) at key ``target`` is resolved, advanced or dropped.
 
-    def __init__(self, last_hop: bool):
+    The first hop sees the title tables themselves and emits, on "status", what each title that a
+    chain reached is: ``(DIRECT, doc_id)``, ``(VIA_REDIRECT, next title)`` or ``(None, None)``. Later hops
+    see only those statuses: chains only ever reach redirect targets, far fewer than the titles."""
+
+    def __init__(self, last_hop: bool, first_hop: bool):
         self._last_hop = last_hop
+        self._first_hop = first_hop
 
     def setup(self):
         self._resolved = counter("links.redirects_resolved")
@@ -34,24 +39,34 @@ class _FollowRedirectHop(beam.DoFn):
 
     def process(self, element):
         target, grouped = element
-        doc_ids = sorted(grouped["docs"])
-        next_targets = sorted(grouped["redirects"])
-        for origin, visited in grouped["pending"]:
-            if doc_ids:
+        pending = grouped["pending"]
+        if self._first_hop:
+            doc_ids, next_targets = sorted(grouped["docs"]), sorted(grouped["redirects"])
+            kind, value = ((DIRECT, doc_ids[0]) if doc_ids else (VIA_REDIRECT, next_targets[0]) if next_targets
+                           else (None, None))
+        else:
+            kind, value = next(iter(grouped["status"]), (None, None))
+        if self._first_hop and not self._last_hop and any(True for _ in pending):
+            yield beam.pvalue.TaggedOutput("status", (target, (kind, value)))
+        for origin, visited in pending:
+            if kind == DIRECT:
                 self._resolved.inc()
-                yield beam.pvalue.TaggedOutput("resolved", (origin, doc_ids[0]))
-            elif not next_targets:
+                yield beam.pvalue.TaggedOutput("resolved", (origin, value))
+            elif kind is None:
                 self._dangling.inc()
-            elif next_targets[0] in visited:
+            elif value in visited:
                 self._cycles.inc()
             elif self._last_hop:
                 self._too_long.inc()
             else:
-                yield next_targets[0], (origin, visited + (next_targets[0],))
+                yield value, (origin, visited + (value,))
 
 
 class ResolveRedirects(beam.PTransform):
-    """(redirects, doc_titles) -> (redirect title, doc_id) for every chain that ends at a document."""
+    """(redirects, doc_titles) -> (redirect title, doc_id) for every chain that ends at a document.
+
+    The title tables are grouped once, in the first hop; each later hop groups the chains still
+    pending with the status of the titles they reached (see ``_FollowRedirectHop``)."""
 
     def __init__(self, max_hops: int):
         super().__init__()
@@ -62,14 +77,17 @@ class ResolveRedirects(beam.PTransform):
         redirect_table = redirects | "KeyRedirects" >> beam.Map(lambda r: (r["title"], r["target"]))
         pending = redirects | "StartChains" >> beam.Map(lambda r: (r["target"], (r["title"], (r["title"], r["target"]))))
         resolved = []
+        tables = {"docs": doc_titles, "redirects": redirect_table}
         for hop in range(self._max_hops):
             outputs = (
-                {"pending": pending, "docs": doc_titles, "redirects": redirect_table}
+                {"pending": pending, **tables}
                 | f"JoinHop{hop}" >> beam.CoGroupByKey()
-                | f"FollowHop{hop}" >> beam.ParDo(_FollowRedirectHop(hop == self._max_hops - 1)).with_outputs(
-                    "resolved", main="pending"
+                | f"FollowHop{hop}" >> beam.ParDo(_FollowRedirectHop(hop == self._max_hops - 1, hop == 0)).with_outputs(
+                    "resolved", "status", main="pending"
                 )
             )
+            if hop == 0:
+                tables = {"status": outputs.status}
             resolved.append(outputs.resolved)
             pending = outputs.pending
         return resolved | "AllResolved" >> beam.Flatten()
@@ -139,7 +157,7 @@ class LinkIndex(beam.PTransform):
 
 class ResolveLinks(beam.PTransform):
     """{"documents", "redirects"?, "index"?} -> edge rows of ``link_type`` (``index``: a ``LinkIndex``
-    already built, shared with ``ResolveSegmentLinks``).
+    already built, shared with ``SegmentLinkTargets``).
 
     Documents are keyed by title for hyperlinks and by doc_id for citations (out-links are PMIDs);
     ``key_field="doc_id"`` resolves hyperlinks by id too (sources whose links name target ids).
@@ -181,42 +199,22 @@ class _ResolveSegmentTitles(beam.DoFn):
                 self._dangling.inc()
             elif targets[0][1] != doc_id:
                 self._resolved.inc()
-                yield (doc_id, seg_idx), targets[0][1]
+                yield doc_id, (seg_idx, targets[0][1])
 
 
-def _with_outlinks(element):
-    _, grouped = element
-    for segment in grouped["segment"]:
-        row = {key: value for key, value in segment.items() if key != "link_titles"}
-        row["outlinks"] = sorted(set(grouped["dsts"]))
-        yield row
-
-
-def _without_titles(segment):
-    row = {key: value for key, value in segment.items() if key != "link_titles"}
-    row["outlinks"] = None if segment.get("link_titles") is None else []
-    return row
-
-
-class ResolveSegmentLinks(beam.PTransform):
+class SegmentLinkTargets(beam.PTransform):
     """{"segments" (with ``link_titles``: raw targets of the anchors in the segment, or None), "index"}
-    -> segments with ``outlinks``: the doc_ids those anchors resolve to (None without positions)."""
+    -> (doc_id, (seg_idx, linked doc_id)) for each anchor that resolves to another document.
+
+    Only the titles travel; ``MakeInstances`` joins these pairs into the segments' ``outlinks`` in
+    the grouping by document it makes anyway, so token ids cross no extra shuffle for them.
+    """
 
     def expand(self, inputs):
-        with_titles, without = inputs["segments"] | "HasTitles" >> beam.Partition(
-            lambda segment, _: 0 if segment.get("link_titles") else 1, 2)
-        requests = with_titles | "TitleRequests" >> beam.FlatMap(
-            lambda s: ((title, (s["doc_id"], s["seg_idx"])) for title in sorted(set(s["link_titles"]))))
-        resolved = (
+        requests = inputs["segments"] | "TitleRequests" >> beam.FlatMap(
+            lambda s: ((title, (s["doc_id"], s["seg_idx"])) for title in sorted(set(s.get("link_titles") or ()))))
+        return (
             {"index": inputs["index"], "requests": requests}
             | "JoinTitles" >> beam.CoGroupByKey()
             | "ResolveTitles" >> beam.ParDo(_ResolveSegmentTitles())
         )
-        keyed = with_titles | "KeySegments" >> beam.Map(lambda s: ((s["doc_id"], s["seg_idx"]), s))
-        linked = (
-            {"segment": keyed, "dsts": resolved}
-            | "JoinSegments" >> beam.CoGroupByKey()
-            | "WithOutlinks" >> beam.FlatMap(_with_outlinks)
-        )
-        plain = without | "NoTitles" >> beam.Map(_without_titles)
-        return (linked, plain) | "AllSegments" >> beam.Flatten()

@@ -9,7 +9,12 @@ paper's X_B ⊆ X(j) with (X(i), X(j)) ∈ E, wherever segments carry ``outlinks
 A's document (``"document"``, and for link types without positions: citations, TF-IDF, random
 edges), drawn ∝ 1/in-degree (LinkBERT's diversity adjustment) or uniformly (``diversity=False``).
 Random B: a segment of a random training document that is neither A's nor one A's document links to;
-found without a whole-corpus side input (``RandomPartners``: stable-hash buckets).
+found without a whole-corpus side input (``RandomPartners``: stable-hash buckets), drawn for every
+anchor that may draw ``random`` before the relations are, so that A's token ids travel only once.
+
+What crosses a shuffle: planning reads an outline of each document (segment lengths, out-links,
+out-edges) without token ids; the ids are grouped once by document (to plan and build contiguous
+pairs) and once by partner document (``bench/shuffle.py`` measures the bytes by stage).
 
 Held-out split, by document (``is_heldout``): a held-out document's tokens never reach a train
 instance, as A or as B (train anchors link only to train documents; random B are train documents).
@@ -24,7 +29,7 @@ import random
 
 import apache_beam as beam
 
-from linkbert.pipeline.edges.random import RandomPartners
+from linkbert.pipeline.edges.random import BUCKET_EMPTY, RandomOutcomeCounters, RandomPartners
 from linkbert.pipeline.records import counter
 from linkbert.pipeline.stablehash import stable_choice_index, stable_hash, stable_uniform
 
@@ -117,7 +122,7 @@ class _Anchors:
 
     def __init__(self, doc_id, segments, edges, seed, heldout_fraction, link_scope):
         self.doc_id = doc_id
-        self.segments = segments  # [(input_ids, outlinks or None)] in seg_idx order
+        self.segments = segments  # [(num_tokens, outlinks or None)] in seg_idx order
         self.heldout = is_heldout(seed, doc_id, heldout_fraction)
         # A train anchor links only to train documents: no held-out token reaches a train instance.
         usable = [edge for edge in edges if self.heldout or not is_heldout(seed, edge[0], heldout_fraction)]
@@ -136,16 +141,47 @@ class _Anchors:
 
     def features(self, seg_idx: int, candidates) -> tuple:
         n = len(self.segments)
-        return (seg_idx, int(seg_idx + 1 == n), n, len(self.segments[seg_idx][0]), int(bool(candidates)),
+        return (seg_idx, int(seg_idx + 1 == n), n, self.segments[seg_idx][0], int(bool(candidates)),
                 int(bool(self.doc_edges)))
 
 
 def _open_document(element, seed, heldout_fraction, link_scope) -> _Anchors | None:
-    doc_id, grouped = element
-    segments = next(iter(grouped["segments"]), None)
+    """(doc_id, (segment outlines, out-edges)) from ``_document_outline`` -> its anchors (None without segments)."""
+    doc_id, (segments, edges) = element
     if not segments:
         return None  # a document without segments (only edges pointing at it) plans nothing
-    return _Anchors(doc_id, segments, sorted(set(grouped["edges"])), seed, heldout_fraction, link_scope)
+    return _Anchors(doc_id, segments, edges, seed, heldout_fraction, link_scope)
+
+
+def _segment_outline(segment: dict, resolves_links: bool):
+    """segment row -> (doc_id, (seg_idx, num_tokens, outlinks)): what planning needs, without token ids.
+    With segment links to join (``resolves_links``), outlinks start empty where the segment has link
+    positions (``link_titles`` not None) and None where it has none."""
+    if resolves_links:
+        outlinks = None if segment.get("link_titles") is None else []
+    else:
+        outlinks = segment.get("outlinks")
+    return segment["doc_id"], (segment["seg_idx"], len(segment["input_ids"]), outlinks)
+
+
+def _keyed_row(segment: dict):
+    """(doc_id, the row without the link fields): raw link titles are resolved apart (``segment_links``)."""
+    return segment["doc_id"], {key: value for key, value in segment.items() if key not in ("link_titles", "outlinks")}
+
+
+def _document_outline(element):
+    """(doc_id, {"segments", "edges", "links"?}) -> (doc_id, ([(num_tokens, outlinks)] by seg_idx,
+    sorted distinct out-edges)); a segment's resolved link targets become its sorted, distinct outlinks."""
+    doc_id, grouped = element
+    outlines = sorted(grouped["segments"], key=lambda outline: outline[0])
+    if not outlines:
+        return
+    targets: dict[int, set] = {}
+    for seg_idx, dst in grouped.get("links", ()):
+        targets.setdefault(seg_idx, set()).add(dst)
+    segments = [(num_tokens, outlinks if outlinks is None or seg_idx not in targets else sorted(targets[seg_idx]))
+                for seg_idx, num_tokens, outlinks in outlines]
+    yield doc_id, (segments, sorted(set(grouped["edges"])))
 
 
 class _PlanInstances(beam.DoFn):
@@ -168,17 +204,26 @@ class _PlanInstances(beam.DoFn):
         self._anchors = counter("pairing.anchors")
         self._not_anchors = counter("pairing.segments_not_anchors")
         self._drawn = {relation: counter(f"pairing.drawn.{name}") for relation, name in RELATION_NAMES.items()}
+        self._random_outcomes = RandomOutcomeCounters()
 
     def process(self, element, probabilities, tokenizer):
         doc_id, grouped = element
-        starts = dict(next(iter(grouped["starts"]), []))
-        document = next(iter(grouped["document"]), None)
-        if document is None:
+        rows = sorted(grouped["segments"], key=lambda row: row["seg_idx"])
+        if not rows:
             return
-        doc = _open_document((doc_id, document), self._seed, self._heldout_fraction, self._link_scope)
+        outline = next(iter(grouped["outline"]), None)
+        segments = outline[0] if outline is not None else [(len(row["input_ids"]), None) for row in rows]
+        for row, (_, outlinks) in zip(rows, segments):
+            yield beam.pvalue.TaggedOutput("segments", {**row, "outlinks": outlinks})
+        ids = [row["input_ids"] for row in rows]
+        yield beam.pvalue.TaggedOutput("partners", (doc_id, ids))
+        doc = _open_document((doc_id, outline), self._seed, self._heldout_fraction, self._link_scope) if outline else None
         if doc is None:
             return
-        seed, segments = self._seed, doc.segments
+        starts = dict(next(iter(grouped["starts"]), []))
+        random_partners = {(round_index, seg_idx): (doc_b, outcome)
+                           for round_index, seg_idx, doc_b, outcome in grouped["random"]}
+        seed = self._seed
         candidates = [doc.candidates(index) for index in range(len(segments))]
         num_relations = 3 if self._with_links else 2
         num_kept = sum(1 for index in range(len(segments)) if _balanced_anchor(doc, index, candidates, self._with_links))
@@ -188,7 +233,7 @@ class _PlanInstances(beam.DoFn):
             balanced = [(starts.get(round_index, 0) + k) % num_relations for k in range(num_kept)]
             random.Random(stable_hash(seed, round_index, doc_id, "balanced-order")).shuffle(balanced)
             kept = 0
-            for seg_idx, (a_ids, _) in enumerate(segments):
+            for seg_idx, a_ids in enumerate(ids):
                 has_next = seg_idx + 1 < len(segments)
                 links = candidates[seg_idx] if self._with_links else []
                 if round_index == 0:
@@ -208,18 +253,20 @@ class _PlanInstances(beam.DoFn):
                 request = {"doc_a": doc_id, "seg_a": seg_idx, "a_ids": a_ids, "round": round_index,
                            "relation": relation, "link_type": None, "features": doc.features(seg_idx, links)}
                 if relation == CONTIGUOUS:
-                    yield self._builder.build(request, doc_id, seg_idx + 1, segments[seg_idx + 1][0], tokenizer)
+                    yield self._builder.build(request, doc_id, seg_idx + 1, ids[seg_idx + 1], tokenizer)
                 elif relation == LINKED:
                     dst, link_type = choose_link(links, stable_uniform(seed, round_index, doc_id, seg_idx, "link"), self._diversity)
                     request["link_type"] = link_type
                     yield beam.pvalue.TaggedOutput("linked", (dst, request))
-                else:
-                    request["exclude"] = doc.exclude  # never one of A's out-link targets
-                    yield beam.pvalue.TaggedOutput("random", request)
+                else:  # B's document was drawn beforehand (``_random_candidates``), never one A's links to
+                    doc_b, outcome = random_partners.get((round_index, seg_idx), (None, BUCKET_EMPTY))
+                    self._random_outcomes.count(outcome)
+                    if doc_b is not None:
+                        yield beam.pvalue.TaggedOutput("random", (doc_b, request))
 
 
 class _AttachPartner(beam.DoFn):
-    """Per partner document: pick a segment of it for each request and build the instance."""
+    """Per partner document (its segments' token ids): pick a segment for each request and build the instance."""
 
     def __init__(self, seed: int, max_seq_len: int, heldout_fraction: float):
         self._seed = seed
@@ -230,7 +277,7 @@ class _AttachPartner(beam.DoFn):
         segments = next(iter(grouped["segments"]), [])
         for request in grouped["requests"] if segments else ():
             seg_b = stable_choice_index(len(segments), self._seed, request["round"], request["doc_a"], request["seg_a"], "partner-seg")
-            yield self._builder.build(request, doc_b, seg_b, segments[seg_b][0], tokenizer)
+            yield self._builder.build(request, doc_b, seg_b, segments[seg_b], tokenizer)
 
 
 def _balanced_anchor(doc: _Anchors, index: int, candidates, with_links: bool) -> bool:
@@ -263,6 +310,21 @@ def _bucket_starts(element, seed, rounds):
     return list(starts.items())
 
 
+def _random_candidates(element, seed, heldout_fraction, link_scope, with_links, policy, rounds):
+    """A random-partner request for every anchor of every round that may draw ``random``: drawn before
+    the relations (which need the whole bucket's counts), so that A's token ids never travel to a
+    random bucket, only to B's document (about three requests per random instance, of a few dozen bytes)."""
+    doc = _open_document(element, seed, heldout_fraction, link_scope)
+    if doc is None:
+        return
+    candidates = [doc.candidates(index) for index in range(len(doc.segments))]
+    anchors = [index for index in range(len(doc.segments))
+               if policy != "balanced" or _balanced_anchor(doc, index, candidates, with_links)]
+    for round_index in range(rounds):
+        for seg_idx in anchors:
+            yield {"doc_a": doc.doc_id, "seg_a": seg_idx, "round": round_index, "exclude": doc.exclude}
+
+
 def _class_counts_of_document(element, seed, heldout_fraction, link_scope, with_links) -> list[tuple[str, int]]:
     doc = _open_document(element, seed, heldout_fraction, link_scope)
     if doc is None:
@@ -277,7 +339,13 @@ def _a_only_sample(instance, seed):
 
 
 class MakeInstances(beam.PTransform):
-    """{"segments", "edges", "tokenizer"} -> {"instances", "relation_probabilities", "a_only"}.
+    """{"segments", "edges", "tokenizer", "segment_links"?} -> {"instances", "relation_probabilities",
+    "a_only", "segments"}.
+
+    ``segments`` are segment rows; their ``outlinks`` come from ``segment_links`` when it is given
+    ((doc_id, (seg_idx, linked doc_id)) pairs, ``SegmentLinkTargets``: rows with ``link_titles`` not
+    None get the sorted distinct targets, the others None), else from the rows' own ``outlinks``. The
+    ``segments`` output is the rows with those ``outlinks`` (``link_titles`` dropped), for the table.
 
     Instances carry extra keys for the writer, to strip before writing: ``split`` (train | heldout,
     by A's document) and ``_features`` (A's features for the A-only check). ``link_scope``: linked B
@@ -305,17 +373,17 @@ class MakeInstances(beam.PTransform):
 
     def expand(self, inputs):
         segments, edges, tokenizer = inputs["segments"], inputs["edges"], inputs["tokenizer"]
+        segment_links = inputs.get("segment_links")
         seed, fraction = self._seed, self._heldout_fraction
         tokenizer_side = beam.pvalue.AsSingleton(tokenizer)
 
-        doc_segments = (
+        # Planning sees each document's outline (segment lengths and out-links), never its token ids:
+        # the ids cross one grouping by document (JoinDocument) and one by partner (JoinPartners).
+        segment_counts = (
             segments
-            | "KeySegments" >> beam.Map(lambda s: (s["doc_id"], (s["seg_idx"], s["input_ids"], s.get("outlinks"))))
-            | "GroupSegments" >> beam.GroupByKey()
-            | "OrderSegments" >> beam.MapTuple(
-                lambda doc_id, items: (doc_id, [(ids, outlinks) for _, ids, outlinks in sorted(items, key=lambda t: t[0])]))
+            | "OneSegment" >> beam.Map(lambda s: (s["doc_id"], 1))
+            | "SegmentCounts" >> beam.CombinePerKey(sum)
         )
-        segment_counts = doc_segments | "SegmentCounts" >> beam.MapTuple(lambda doc_id, segs: (doc_id, len(segs)))
         in_degree = (
             edges
             | "EdgeTargets" >> beam.Map(lambda e: (e["dst"], 1))
@@ -337,7 +405,17 @@ class MakeInstances(beam.PTransform):
                 ]
             )
         )
-        documents = {"segments": doc_segments, "edges": out_edges} | "JoinDocuments" >> beam.CoGroupByKey()
+        outline_inputs = {
+            "segments": segments | "SegmentOutlines" >> beam.Map(_segment_outline, segment_links is not None),
+            "edges": out_edges,
+        }
+        if segment_links is not None:
+            outline_inputs["links"] = segment_links
+        documents = (
+            outline_inputs
+            | "JoinOutlines" >> beam.CoGroupByKey()
+            | "DocumentOutlines" >> beam.FlatMap(_document_outline)
+        )
 
         probabilities = (
             documents
@@ -360,23 +438,35 @@ class MakeInstances(beam.PTransform):
             | "GroupBalanceBuckets" >> beam.GroupByKey()
             | "BucketStarts" >> beam.FlatMap(_bucket_starts, seed, self._dupe_factor)
         )
-        planned = {"document": documents, "starts": starts} | "JoinStarts" >> beam.CoGroupByKey() | "PlanInstances" >> beam.ParDo(
-            _PlanInstances(seed, self._dupe_factor, self._diversity, self._max_seq_len, fraction,
-                           self._link_scope, self._policy, self._with_links),
-            beam.pvalue.AsSingleton(probabilities),
-            tokenizer_side,
-        ).with_outputs("linked", "random", main="contiguous")
         # Random B comes from training documents only (a held-out A may pair with a train B).
         train_documents = (
             segment_counts
             | "DocumentIds" >> beam.Keys()
             | "TrainDocuments" >> beam.Filter(lambda doc_id: not is_heldout(seed, doc_id, fraction))
         )
-        random_requests = {"documents": train_documents, "requests": planned.random} | "RandomPartners" >> RandomPartners(seed)
+        random_requests = documents | "RandomCandidates" >> beam.FlatMap(
+            _random_candidates, seed, fraction, self._link_scope, self._with_links, self._policy, self._dupe_factor)
+        random_partners = (
+            {"documents": train_documents, "requests": random_requests}
+            | "RandomPartners" >> RandomPartners(seed, outcomes=True)
+            | "RandomByAnchor" >> beam.MapTuple(
+                lambda request, doc_b, outcome: (request["doc_a"], (request["round"], request["seg_a"], doc_b, outcome)))
+        )
+        planned = (
+            {"segments": segments | "KeyByDocument" >> beam.Map(_keyed_row),
+             "outline": documents, "starts": starts, "random": random_partners}
+            | "JoinDocument" >> beam.CoGroupByKey()
+            | "PlanInstances" >> beam.ParDo(
+                _PlanInstances(seed, self._dupe_factor, self._diversity, self._max_seq_len, fraction,
+                               self._link_scope, self._policy, self._with_links),
+                beam.pvalue.AsSingleton(probabilities),
+                tokenizer_side,
+            ).with_outputs("linked", "random", "segments", "partners", main="contiguous")
+        )
         partnered = (
             {
-                "segments": doc_segments,
-                "requests": (planned.linked, random_requests) | "AllRequests" >> beam.Flatten(),
+                "segments": planned.partners,
+                "requests": (planned.linked, planned.random) | "AllRequests" >> beam.Flatten(),
             }
             | "JoinPartners" >> beam.CoGroupByKey()
             | "AttachPartner" >> beam.ParDo(_AttachPartner(seed, self._max_seq_len, fraction), tokenizer_side)
@@ -389,4 +479,5 @@ class MakeInstances(beam.PTransform):
             | "AOnlySample" >> beam.combiners.Top.Smallest(A_ONLY_SAMPLE)
             | "AOnlyClassifier" >> beam.Map(lambda sample: a_only_classifier([row for _, row in sample]))
         )
-        return {"instances": instances, "relation_probabilities": probabilities, "a_only": a_only}
+        return {"instances": instances, "relation_probabilities": probabilities, "a_only": a_only,
+                "segments": planned.segments}

@@ -17,7 +17,7 @@ Packing, greedy in text order:
 
 Each segment keeps its character span in the document's ``text``; the raw targets of the links whose
 anchor starts inside the span travel as ``link_titles`` (None when the document has no link
-positions) until ``ResolveSegmentLinks`` turns them into ``outlinks``.
+positions) until ``SegmentLinkTargets`` and ``MakeInstances`` turn them into ``outlinks``.
 """
 
 from __future__ import annotations
@@ -255,7 +255,7 @@ class SegmentDocuments(beam.DoFn):
 
 
 class Segment(beam.PTransform):
-    """documents -> {"segments", "errors"}; segments carry ``link_titles`` (see ``ResolveSegmentLinks``)."""
+    """documents -> {"segments", "errors"}; segments carry ``link_titles`` (see ``SegmentLinkTargets``)."""
 
     def __init__(self, tokenizer_info, segment_tokens: int):
         super().__init__()
