@@ -105,3 +105,17 @@ def test_command_line_parses_train_and_export():
     assert (args.preset, args.masking, args.no_drp, args.max_steps, args.action) == ("bio-base", "wwm", True, 5, None)
     export = parser.parse_args(["export", "--output", "r", "--tag", "step00000010"])
     assert export.action == "export" and export.tag == "step00000010" and export.func.__name__ == "run_export"
+
+
+def test_model_shape_flags_change_a_from_scratch_preset_only():
+    from linkbert.train.presets import PRESETS, with_architecture
+
+    tiny = PRESETS["tiny"]
+    deeper = with_architecture(tiny, layers=4, heads=4)
+    assert (deeper.architecture.num_hidden_layers, deeper.architecture.num_attention_heads) == (4, 4)
+    assert deeper.architecture.hidden_size == tiny.architecture.hidden_size and deeper.lr == tiny.lr
+    assert with_architecture(tiny) is tiny
+    with pytest.raises(ValueError, match="not a multiple of --heads 3"):
+        with_architecture(tiny, heads=3)
+    with pytest.raises(ValueError, match="continues from a checkpoint"):
+        with_architecture(PRESETS["base"], layers=2)

@@ -109,3 +109,21 @@ def test_continue_from_minilm_checkpoint(tmp_path):
 def test_base_preset_without_init_is_refused(tmp_path):
     with pytest.raises(SystemExit, match="continues from a BERT checkpoint: pass --init PATH"):
         main(["--data", str(tmp_path), "--output", str(tmp_path / "run"), "--preset", "base"])
+
+
+def test_model_shape_flags_build_and_export_that_shape(tmp_path):
+    data = build_instance_dir(tmp_path / "data", num_docs=12)
+    run_dir = tmp_path / "run"
+    run_train("--data", str(data.root), "--output", str(run_dir), "--layers", "3", "--heads", "4", "--hidden-size", "64",
+              "--intermediate-size", "96", "--max-steps", "2", "--global-batch-size", "4", "--micro-batch-size", "4",
+              "--num-workers", "0", "--no-tensorboard")
+    config = json.loads((run_dir / "hf" / "config.json").read_text())
+    shape = {"num_hidden_layers": 3, "num_attention_heads": 4, "hidden_size": 64, "intermediate_size": 96}
+    assert {key: config[key] for key in shape} == shape
+    assert json.loads((run_dir / "run.json").read_text())["architecture"] == shape
+
+
+def test_model_shape_flags_with_init_are_refused(tmp_path):
+    with pytest.raises(SystemExit, match="--layers shape a model trained from scratch"):
+        main(["--data", str(tmp_path), "--output", str(tmp_path / "run"), "--preset", "base", "--init", str(tmp_path),
+              "--layers", "2"])

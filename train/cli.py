@@ -40,6 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     recipe = parser.add_argument_group("recipe (defaults from the preset)")
     recipe.add_argument("--preset", default="tiny", choices=sorted(PRESETS))
     recipe.add_argument("--init", metavar="PATH", help="continue from this local BERT checkpoint directory")
+    shape = parser.add_argument_group("model shape (from-scratch presets; default: the preset's)")
+    shape.add_argument("--layers", type=_at_least(1), help="transformer layers")
+    shape.add_argument("--hidden-size", type=_at_least(1))
+    shape.add_argument("--heads", type=_at_least(1), help="attention heads (a divisor of --hidden-size)")
+    shape.add_argument("--intermediate-size", type=_at_least(1), help="feed-forward width")
     recipe.add_argument("--max-steps", type=_at_least(1), help="optimizer steps (the warm-up keeps the preset's fraction)")
     recipe.add_argument("--lr", type=float, help="peak learning rate")
     recipe.add_argument("--warmup-steps", type=_at_least(0))
@@ -123,6 +128,11 @@ def run_train(args: argparse.Namespace) -> int:
     for source in parse_data(args.data):  # one directory, or DIR1[:W],DIR2[:W],... to mix
         if not os.path.isdir(source.path):
             raise SystemExit(f"linkbert train: --data {source.path}: no such directory")
+    shape_flags = [flag for flag, value in (("--layers", args.layers), ("--hidden-size", args.hidden_size),
+                                            ("--heads", args.heads), ("--intermediate-size", args.intermediate_size)) if value]
+    if args.init and shape_flags:
+        raise SystemExit(f"linkbert train: {', '.join(shape_flags)} shape a model trained from scratch; "
+                         f"--init {args.init} brings its own shape")
     if args.init and not os.path.isdir(args.init):
         raise SystemExit(f"linkbert train: --init {args.init}: no such directory (checkpoints are read from local paths only)")
     try:

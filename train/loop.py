@@ -133,6 +133,8 @@ def _write_run_files(args, run_dir: str, model, tokenizer, schedule, precision: 
     info = {
         "data": os.path.abspath(args.data) if "," not in args.data else args.data,  # a mix: see mix.json
         "preset": args.preset,
+        "architecture": None if args.init else {key: getattr(model.config, key) for key in (
+            "num_hidden_layers", "hidden_size", "num_attention_heads", "intermediate_size")},
         "init": args.init,
         "masking": args.masking,
         "max_seq_len": args.max_seq_len,
@@ -185,7 +187,12 @@ def resume(engine, checkpoints: str, topology: distributed.Topology, streams_per
 
 def train(args: argparse.Namespace) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    preset = presets.preset(args.preset)
+    try:
+        preset = presets.with_architecture(presets.preset(args.preset), getattr(args, "layers", None),
+                                           getattr(args, "hidden_size", None), getattr(args, "heads", None),
+                                           getattr(args, "intermediate_size", None))
+    except ValueError as exc:
+        raise SystemExit(f"linkbert train: {exc}") from exc
     if preset.needs_init and not args.init:
         raise SystemExit(f"preset {preset.name} continues from a BERT checkpoint: pass --init PATH ({preset.note})")
     # Data first, before any process group: the shards must be tokenized with the model's vocabulary.

@@ -9,7 +9,7 @@ shape), and ``--global-batch-size`` / ``--micro-batch-size`` give a small-batch 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,25 @@ def resolve(
             f"global batch {global_batch} is not a multiple of micro-batch {micro} x {world_size} device(s)"
         )
     return Schedule(lr or preset.lr, steps, warmup, global_batch, micro, global_batch // (micro * world_size))
+
+
+def with_architecture(preset: Preset, layers: int | None = None, hidden_size: int | None = None,
+                      heads: int | None = None, intermediate_size: int | None = None) -> Preset:
+    """The preset with its from-scratch model shape changed (``--layers``, ``--hidden-size``, ``--heads``,
+    ``--intermediate-size``); a preset that continues from a checkpoint takes its shape from there."""
+    overrides = {name: value for name, value in (("num_hidden_layers", layers), ("hidden_size", hidden_size),
+                                                 ("num_attention_heads", heads), ("intermediate_size", intermediate_size))
+                 if value is not None}
+    if not overrides:
+        return preset
+    if preset.architecture is None:
+        raise ValueError(f"preset {preset.name} continues from a checkpoint (--init), whose shape it keeps: "
+                         "--layers/--hidden-size/--heads/--intermediate-size are for from-scratch presets")
+    architecture = replace(preset.architecture, **overrides)
+    if architecture.hidden_size % architecture.num_attention_heads:
+        raise ValueError(f"--hidden-size {architecture.hidden_size} is not a multiple of "
+                         f"--heads {architecture.num_attention_heads}")
+    return replace(preset, architecture=architecture)
 
 
 def masking_and_length(preset: Preset, masking: str | None, max_seq_len: int | None, model_positions: int) -> tuple[str, int]:
