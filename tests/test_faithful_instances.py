@@ -183,7 +183,29 @@ def test_report_check_fails_when_a_alone_predicts_the_relation():
     rng = random.Random(0)
     leaky = [(i % 3, int(i % 3 == 2), 3, rng.randrange(30), 1, 1, 0 if i % 3 != 2 else rng.choice((1, 2)))
              for i in range(900)]  # the last segment is never contiguous, as under the paper's draw
-    fair = [(i % 3, int(i % 3 == 2), 3, rng.randrange(30), 1, 1, rng.randrange(3)) for i in range(900)]
+    fair = [(i % 3, int(i % 3 == 2), 3, rng.randrange(30), 1, 1, rng.randrange(3)) for i in range(12000)]
     assert a_only_check({"a_only_classifier": a_only_classifier(leaky)}).status == "fail"
     assert a_only_check({"a_only_classifier": a_only_classifier(fair)}).status == "ok"
+    # 900 fair anchors: sampling noise (3 points) exceeds the 2-point margin, so it cannot certify it
+    small = a_only_check({"a_only_classifier": a_only_classifier(fair[:900])})
+    assert small.status == "warn" and "too few" in small.detail
     assert a_only_check({}).status == "warn"
+
+
+def test_report_warns_when_pair_lengths_predict_the_relation():
+    from linkbert.pipeline.instances.relations import pair_lengths_classifier
+    from linkbert.pipeline.report.checks import pair_lengths_check
+
+    rng = random.Random(1)
+    # contiguous pairs that never fit in one segment (len A + len B > 30), the others anything
+    leaky = []
+    while len(leaky) < 6000:
+        len_a, len_b, relation = rng.randrange(1, 31), rng.randrange(1, 31), len(leaky) % 3
+        while relation == 0 and len_a + len_b <= 30:
+            len_a, len_b = rng.randrange(1, 31), rng.randrange(1, 31)
+        leaky.append((len_a, len_b, relation))
+    fair = [(rng.randrange(1, 31), rng.randrange(1, 31), rng.randrange(3)) for _ in range(12000)]
+    leaky_check = pair_lengths_check({"a_only_classifier": {"pair_lengths": pair_lengths_classifier(leaky)}})
+    assert leaky_check.status == "warn" and "len A, len B" in leaky_check.detail
+    assert pair_lengths_check({"a_only_classifier": {"pair_lengths": pair_lengths_classifier(fair)}}).status == "ok"
+    assert pair_lengths_check({"a_only_classifier": {}}) is None

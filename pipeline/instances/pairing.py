@@ -41,6 +41,7 @@ from linkbert.pipeline.instances.relations import (  # noqa: F401 - re-exported
     availability_class,
     draw_balanced,
     draw_relation,
+    pair_lengths_classifier,
     relation_uniform,
     solve_relation_probabilities,
 )
@@ -273,7 +274,16 @@ def _class_counts_of_document(element, seed, heldout_fraction, link_scope, with_
 
 def _a_only_sample(instance, seed):
     key = stable_hash(seed, "a-only", instance["round"], instance["doc_a"], instance["seg_a"])
-    return key, (*instance["_features"], instance["relation"])
+    len_a = instance["b_start"] - 2
+    return key, (instance["_features"], (len_a, instance["num_tokens"] - len_a - 3), instance["relation"])
+
+
+def _shallow_classifiers(sample) -> dict:
+    """The A-only check, with the pair-lengths measurement beside it (same sample)."""
+    rows = [row for _, row in sample]
+    result = a_only_classifier([(*features, relation) for features, _, relation in rows])
+    result["pair_lengths"] = pair_lengths_classifier([(*lengths, relation) for _, lengths, relation in rows])
+    return result
 
 
 class MakeInstances(beam.PTransform):
@@ -387,6 +397,6 @@ class MakeInstances(beam.PTransform):
             | "TrainRows" >> beam.Filter(lambda row: row["split"] == "train")
             | "AOnlyFeatures" >> beam.Map(_a_only_sample, seed)
             | "AOnlySample" >> beam.combiners.Top.Smallest(A_ONLY_SAMPLE)
-            | "AOnlyClassifier" >> beam.Map(lambda sample: a_only_classifier([row for _, row in sample]))
+            | "AOnlyClassifier" >> beam.Map(_shallow_classifiers)
         )
         return {"instances": instances, "relation_probabilities": probabilities, "a_only": a_only}
