@@ -104,6 +104,9 @@ def test_synth_wiki_instances_are_faithful(synth_run):
     train = _check_faithful(output, manifest)
     assert manifest["options"]["effective_link_scope"] == "segment"
     assert sum(row["relation"] == 2 for row in train) > 50
+    # the manifest records the draw used: uniform for anchors with every relation, no other anchors
+    assert manifest["relation_probabilities"] == {"R": [0, 0, 0], "RC": [0, 0, 0], "RL": [0, 0, 0],
+                                                  "RCL": [0.333333, 0.333333, 0.333333]}
 
 
 def test_synth_wiki_linked_sentence_names_its_target(synth_run):
@@ -162,6 +165,7 @@ def test_links_none_gives_nsp_pairs(tmp_path):
     manifest = _run(tmp_path / "none", ["--source", "wikipedia", "--input", "memory"], ["--links", "none"],
                     source_fn=memory_source(documents, []))
     assert manifest["options"]["links"] == "none" and manifest["options"]["effective_link_scope"] == "none"
+    assert manifest["relation_probabilities"]["RC"] == [0.5, 0.5, 0] and manifest["relation_probabilities"]["RCL"] == [0, 0, 0]
     assert not _rows(tmp_path / "none", "edges")
     train = _check_faithful(tmp_path / "none", manifest, expect_linked=False)
     assert all(row["relation"] != 2 for row in train + _rows(tmp_path / "none", "instances", "heldout-*"))

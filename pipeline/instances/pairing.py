@@ -20,6 +20,7 @@ Every choice is seeded from (seed, round, doc_id, seg_idx).
 from __future__ import annotations
 
 import bisect
+import functools
 import random
 
 import apache_beam as beam
@@ -39,6 +40,7 @@ from linkbert.pipeline.instances.relations import (  # noqa: F401 - re-exported
     RELATION_NAMES,
     a_only_classifier,
     availability_class,
+    balanced_probabilities,
     draw_balanced,
     draw_relation,
     pair_lengths_classifier,
@@ -349,12 +351,15 @@ class MakeInstances(beam.PTransform):
         )
         documents = {"segments": doc_segments, "edges": out_edges} | "JoinDocuments" >> beam.CoGroupByKey()
 
+        # the table the ``all`` draw uses; for ``balanced``, the table of its uniform draw (for the manifest)
+        solve = (solve_relation_probabilities if self._policy == "all"
+                 else functools.partial(balanced_probabilities, with_links=self._with_links))
         probabilities = (
             documents
             | "AvailabilityClasses" >> beam.FlatMap(_class_counts_of_document, seed, fraction, self._link_scope, self._with_links)
             | "CountClasses" >> beam.CombinePerKey(sum)
             | "ClassTable" >> beam.combiners.ToDict()
-            | "SolveMix" >> beam.Map(solve_relation_probabilities)
+            | "SolveMix" >> beam.Map(solve)
         )
         num_buckets = (
             segment_counts

@@ -89,6 +89,13 @@ def solve_relation_probabilities(class_counts: dict[str, int]) -> dict[str, tupl
     }
 
 
+def balanced_probabilities(class_counts: dict[str, int], with_links: bool = True) -> dict[str, tuple]:
+    """The ``balanced`` draw as the same per-class table (what the manifest records): the class with
+    every relation available draws uniformly; the other classes are not anchors (all zero)."""
+    full, share = ("RCL", (1 / 3, 1 / 3, 1 / 3)) if with_links else ("RC", (0.5, 0.5, 0.0))
+    return {klass: share if klass == full else (0.0, 0.0, 0.0) for klass in AVAILABILITY_CLASSES}
+
+
 _GOLDEN_FRACTION = 0.6180339887498949
 
 
