@@ -113,14 +113,14 @@ def build_checks(manifest: dict, footers: dict, tokenizer_fingerprint: str | Non
     return checks
 
 
-def _classifier_detail(what: str, result: dict) -> str:
+def _classifier_detail(what: str, result: dict, verb: str) -> str:
     threshold = result.get("threshold")
     detail = (f"{what} {result['accuracy']:.3f} vs majority {result['majority']:.3f} "
               f"({result['folds']}-fold CV on {result['samples']:,} train instances")
     if threshold is None:
         return detail + ")"
     return detail + (f"; the issue's bound majority + {result['margin']:.2f} = {result['majority'] + result['margin']:.3f}, "
-                     f"fails above {threshold:.3f} = that + sampling noise {result['noise']:.3f})")
+                     f"{verb} above {threshold:.3f} = that + sampling noise {result['noise']:.3f})")
 
 
 def a_only_check(manifest: dict) -> Check:
@@ -148,7 +148,7 @@ def pair_lengths_check(manifest: dict) -> Check | None:
 
 
 def _classifier_check(name: str, what: str, result: dict, above_noise: str) -> Check:
-    detail = _classifier_detail(what, result)
+    detail = _classifier_detail(what, result, "fails" if above_noise == FAIL else "warns")
     if not result.get("passes"):
         return Check(name, above_noise, detail)
     if result.get("threshold") is not None and result["accuracy"] > result["majority"] + result["margin"]:
