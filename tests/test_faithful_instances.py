@@ -73,6 +73,8 @@ def _check_faithful(output, manifest, expect_linked=True):
     a_only = manifest["a_only_classifier"]
     assert a_only["samples"] == min(len(train), 20000)
     assert a_only["accuracy"] <= a_only["majority"] + 0.02 + a_only["noise"] and a_only["passes"]
+    # the pair lengths the model sees are measured on the same sample (reported, not bounded: see the report)
+    assert a_only["pair_lengths"]["samples"] == a_only["samples"] and a_only["pair_lengths"]["accuracy"] is not None
     # the held-out split is closed: every train shard, both sides
     for row in train:
         assert not is_heldout(seed, row["doc_a"], HELDOUT) and not is_heldout(seed, row["doc_b"], HELDOUT), row["doc_b"]
