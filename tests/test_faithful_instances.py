@@ -73,6 +73,8 @@ def _check_faithful(output, manifest, expect_linked=True):
     a_only = manifest["a_only_classifier"]
     assert a_only["samples"] == min(len(train), 20000)
     assert a_only["accuracy"] <= a_only["majority"] + 0.02 + a_only["noise"] and a_only["passes"]
+    # the pair lengths the model sees are measured on the same sample (reported, not bounded: see the report)
+    assert a_only["pair_lengths"]["samples"] == a_only["samples"] and a_only["pair_lengths"]["accuracy"] is not None
     # the held-out split is closed: every train shard, both sides
     for row in train:
         assert not is_heldout(seed, row["doc_a"], HELDOUT) and not is_heldout(seed, row["doc_b"], HELDOUT), row["doc_b"]
@@ -104,6 +106,9 @@ def test_synth_wiki_instances_are_faithful(synth_run):
     train = _check_faithful(output, manifest)
     assert manifest["options"]["effective_link_scope"] == "segment"
     assert sum(row["relation"] == 2 for row in train) > 50
+    # the manifest records the draw used: uniform for anchors with every relation, no other anchors
+    assert manifest["relation_probabilities"] == {"R": [0, 0, 0], "RC": [0, 0, 0], "RL": [0, 0, 0],
+                                                  "RCL": [0.333333, 0.333333, 0.333333]}
 
 
 def test_synth_wiki_linked_sentence_names_its_target(synth_run):
@@ -162,6 +167,7 @@ def test_links_none_gives_nsp_pairs(tmp_path):
     manifest = _run(tmp_path / "none", ["--source", "wikipedia", "--input", "memory"], ["--links", "none"],
                     source_fn=memory_source(documents, []))
     assert manifest["options"]["links"] == "none" and manifest["options"]["effective_link_scope"] == "none"
+    assert manifest["relation_probabilities"]["RC"] == [0.5, 0.5, 0] and manifest["relation_probabilities"]["RCL"] == [0, 0, 0]
     assert not _rows(tmp_path / "none", "edges")
     train = _check_faithful(tmp_path / "none", manifest, expect_linked=False)
     assert all(row["relation"] != 2 for row in train + _rows(tmp_path / "none", "instances", "heldout-*"))
@@ -183,7 +189,29 @@ def test_report_check_fails_when_a_alone_predicts_the_relation():
     rng = random.Random(0)
     leaky = [(i % 3, int(i % 3 == 2), 3, rng.randrange(30), 1, 1, 0 if i % 3 != 2 else rng.choice((1, 2)))
              for i in range(900)]  # the last segment is never contiguous, as under the paper's draw
-    fair = [(i % 3, int(i % 3 == 2), 3, rng.randrange(30), 1, 1, rng.randrange(3)) for i in range(900)]
+    fair = [(i % 3, int(i % 3 == 2), 3, rng.randrange(30), 1, 1, rng.randrange(3)) for i in range(12000)]
     assert a_only_check({"a_only_classifier": a_only_classifier(leaky)}).status == "fail"
     assert a_only_check({"a_only_classifier": a_only_classifier(fair)}).status == "ok"
+    # 900 fair anchors: sampling noise (3 points) exceeds the 2-point margin, so it cannot certify it
+    small = a_only_check({"a_only_classifier": a_only_classifier(fair[:900])})
+    assert small.status == "warn" and "too few" in small.detail
     assert a_only_check({}).status == "warn"
+
+
+def test_report_warns_when_pair_lengths_predict_the_relation():
+    from linkbert.pipeline.instances.relations import pair_lengths_classifier
+    from linkbert.pipeline.report.checks import pair_lengths_check
+
+    rng = random.Random(1)
+    # contiguous pairs that never fit in one segment (len A + len B > 30), the others anything
+    leaky = []
+    while len(leaky) < 6000:
+        len_a, len_b, relation = rng.randrange(1, 31), rng.randrange(1, 31), len(leaky) % 3
+        while relation == 0 and len_a + len_b <= 30:
+            len_a, len_b = rng.randrange(1, 31), rng.randrange(1, 31)
+        leaky.append((len_a, len_b, relation))
+    fair = [(rng.randrange(1, 31), rng.randrange(1, 31), rng.randrange(3)) for _ in range(12000)]
+    leaky_check = pair_lengths_check({"a_only_classifier": {"pair_lengths": pair_lengths_classifier(leaky)}})
+    assert leaky_check.status == "warn" and "len A, len B" in leaky_check.detail
+    assert pair_lengths_check({"a_only_classifier": {"pair_lengths": pair_lengths_classifier(fair)}}).status == "ok"
+    assert pair_lengths_check({"a_only_classifier": {}}) is None

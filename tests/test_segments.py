@@ -71,3 +71,28 @@ def test_lowercase_and_accent_stripping_are_separate():
     stripped = _tokenizer(lowercase=True, strip_accents=True)
     assert kept.normalizer.normalize_str("Ā Š Й") == "ā š й"
     assert stripped.normalizer.normalize_str("Ā Š Й") == "a s и"
+
+
+def test_report_counts_the_words_normalisation_changes(tmp_path):
+    """``linkbert report``'s normalisation line: with accents kept (the default) no word loses its
+    diacritics; with --strip-accents the Latgalian-like words do, and distinct words collide."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from linkbert.pipeline.report.checks import normalisation_check
+    from linkbert.pipeline.report.gather import normalisation_changes
+    from linkbert.pipeline.report.store import Store
+
+    text = "Rēzekne ir Latgolys golvysmīsts. Šalts vējš pūš, salts ūdens. Sāls un sals nav viens."
+    (tmp_path / "documents").mkdir()
+    pq.write_table(pa.table({"text": [text] * 3}), tmp_path / "documents" / "documents-00000-of-00001.parquet")
+    store = Store(str(tmp_path))
+    kept = normalisation_changes(store, _tokenizer(lowercase=True, strip_accents=False))
+    stripped = normalisation_changes(store, _tokenizer(lowercase=True, strip_accents=True))
+    words = len(text.split()) * 3
+    assert kept["words"] == stripped["words"] == words
+    assert kept["accent_changed"] == 0 and kept["collisions"] == 0
+    assert kept["changed"] == 3 * sum(word != word.lower() for word in text.split())  # case only
+    assert stripped["accent_changed"] > 0 and stripped["collisions"] >= 4  # šalts/salts, sāls/sals
+    detail = normalisation_check(stripped).detail
+    assert f"{stripped['changed']:,} of {words:,}" in detail and "lose diacritics" in detail

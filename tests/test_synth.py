@@ -316,3 +316,18 @@ def test_any_document_of_a_million_document_corpus_renders_alone():
     assert len(titles) == len(range(0, 2_000_000, 4_001))
     article = PubMedWorld(2_000_000, seed=1).article(1_234_567)
     assert article.pmid == 20_000_000 + 3 * 1_234_567 and article.citations
+
+
+def test_short_articles_keep_their_links_and_the_default_is_unchanged(tmp_path):
+    """``article_words`` gives a short-article corpus (issue 11's second kind of corpus) over the same
+    graph; the default value is the default world, byte for byte."""
+    default = write_wiki_dump(tmp_path / "default", 80, seed=2)
+    explicit = write_wiki_dump(tmp_path / "explicit", 80, seed=2, article_words=620)
+    assert file_bytes(default) == {name: data for name, data in file_bytes(explicit).items()}
+    short = write_wiki_dump(tmp_path / "short", 80, seed=2, article_words=120)
+    words = {kind: [int(row["prose_words"]) for row in read_tsv(paths["pages"]) if row["kind"] == "article"]
+             for kind, paths in (("default", default), ("short", short))}
+    assert statistics.median(words["short"]) < statistics.median(words["default"]) / 2
+    assert read_tsv(short["truth"]) == read_tsv(default["truth"])  # the same planted graph
+    with pytest.raises(ValueError):
+        write_wiki_dump(tmp_path / "bad", 10, seed=2, article_words=5)

@@ -25,6 +25,7 @@ Every choice is seeded from (seed, round, doc_id, seg_idx).
 from __future__ import annotations
 
 import bisect
+import functools
 import random
 
 import apache_beam as beam
@@ -44,8 +45,10 @@ from linkbert.pipeline.instances.relations import (  # noqa: F401 - re-exported
     RELATION_NAMES,
     a_only_classifier,
     availability_class,
+    balanced_probabilities,
     draw_balanced,
     draw_relation,
+    pair_lengths_classifier,
     relation_uniform,
     solve_relation_probabilities,
 )
@@ -335,7 +338,16 @@ def _class_counts_of_document(element, seed, heldout_fraction, link_scope, with_
 
 def _a_only_sample(instance, seed):
     key = stable_hash(seed, "a-only", instance["round"], instance["doc_a"], instance["seg_a"])
-    return key, (*instance["_features"], instance["relation"])
+    len_a = instance["b_start"] - 2
+    return key, (instance["_features"], (len_a, instance["num_tokens"] - len_a - 3), instance["relation"])
+
+
+def _shallow_classifiers(sample) -> dict:
+    """The A-only check, with the pair-lengths measurement beside it (same sample)."""
+    rows = [row for _, row in sample]
+    result = a_only_classifier([(*features, relation) for features, _, relation in rows])
+    result["pair_lengths"] = pair_lengths_classifier([(*lengths, relation) for _, lengths, relation in rows])
+    return result
 
 
 class MakeInstances(beam.PTransform):
@@ -417,12 +429,15 @@ class MakeInstances(beam.PTransform):
             | "DocumentOutlines" >> beam.FlatMap(_document_outline)
         )
 
+        # the table the ``all`` draw uses; for ``balanced``, the table of its uniform draw (for the manifest)
+        solve = (solve_relation_probabilities if self._policy == "all"
+                 else functools.partial(balanced_probabilities, with_links=self._with_links))
         probabilities = (
             documents
             | "AvailabilityClasses" >> beam.FlatMap(_class_counts_of_document, seed, fraction, self._link_scope, self._with_links)
             | "CountClasses" >> beam.CombinePerKey(sum)
             | "ClassTable" >> beam.combiners.ToDict()
-            | "SolveMix" >> beam.Map(solve_relation_probabilities)
+            | "SolveMix" >> beam.Map(solve)
         )
         num_buckets = (
             segment_counts
@@ -477,7 +492,7 @@ class MakeInstances(beam.PTransform):
             | "TrainRows" >> beam.Filter(lambda row: row["split"] == "train")
             | "AOnlyFeatures" >> beam.Map(_a_only_sample, seed)
             | "AOnlySample" >> beam.combiners.Top.Smallest(A_ONLY_SAMPLE)
-            | "AOnlyClassifier" >> beam.Map(lambda sample: a_only_classifier([row for _, row in sample]))
+            | "AOnlyClassifier" >> beam.Map(_shallow_classifiers)
         )
         return {"instances": instances, "relation_probabilities": probabilities, "a_only": a_only,
                 "segments": planned.segments}

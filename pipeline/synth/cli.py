@@ -24,7 +24,7 @@ def _run_wiki(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     paths = write_wiki_dump(args.out, args.docs, args.seed, multistream=args.multistream,
-                            pages_per_stream=args.pages_per_stream)
+                            pages_per_stream=args.pages_per_stream, article_words=args.article_words)
     for path in paths.values():
         print(path)
     print(f"{args.docs} documents in {time.perf_counter() - started:.1f}s", file=sys.stderr)
@@ -83,6 +83,9 @@ def add_parser(subparsers) -> None:
     wiki.add_argument("--multistream", action="store_true",
                       help="write the multistream layout: <name>-multistream.xml.bz2 plus its offset index")
     wiki.add_argument("--pages-per-stream", type=_at_least(1), default=100, help="pages per bz2 stream (default 100)")
+    wiki.add_argument("--article-words", type=_at_least(20), default=620,
+                      help="median prose words per article (default 620; e.g. 120 for a short-article corpus whose"
+                           " articles are mostly one or two 254-token segments)")
     wiki.set_defaults(func=_run_wiki)
 
     pubmed = kinds.add_parser("pubmed", help="PubMed baseline files (pubmed26nNNNN.xml.gz)")

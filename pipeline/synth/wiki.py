@@ -48,6 +48,7 @@ from xml.sax.saxutils import escape
 from linkbert.pipeline.synth.names import GIVEN_NAMES
 from linkbert.pipeline.synth.randomness import keyed_rng
 from linkbert.pipeline.synth.wikiworld import (
+    DEFAULT_ARTICLE_WORDS,
     SITE_NAME,
     Page,
     WikiWorld,
@@ -295,16 +296,18 @@ def write_wiki_dump(
     multistream: bool = False,
     pages_per_stream: int = 100,
     name: str = DEFAULT_NAME,
+    article_words: int = DEFAULT_ARTICLE_WORDS,
 ) -> dict[str, str]:
     """Write the dump and its ground truth; returns ``{"dump", "truth", "pages"}`` (+ ``"index"``
-    for multistream) as path strings."""
+    for multistream) as path strings. ``article_words``: median prose words per article (see
+    ``WikiWorld``; a small value gives a short-article corpus)."""
     if num_docs < 2:
         raise ValueError(f"--docs must be at least 2, got {num_docs}")
     if pages_per_stream < 1:
         raise ValueError(f"--pages-per-stream must be at least 1, got {pages_per_stream}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    world = WikiWorld(num_docs, seed)
+    world = WikiWorld(num_docs, seed, article_words)
     paths = {
         "dump": out / (f"{name}-multistream.xml.bz2" if multistream else f"{name}.xml.bz2"),
         "truth": out / f"{name}-truth.tsv.gz",

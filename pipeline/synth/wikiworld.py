@@ -104,12 +104,14 @@ class _Fields(dict):
         return value
 
 
+DEFAULT_ARTICLE_WORDS = 620  # median prose words; another value keeps ~1 section per 150 words (short articles)
+
+
 class WikiWorld:
-    def __init__(self, num_docs: int, seed: int) -> None:
-        if num_docs < 2:
-            raise ValueError(f"need at least 2 documents, got {num_docs}")
-        self.num_docs = num_docs
-        self.seed = seed
+    def __init__(self, num_docs: int, seed: int, article_words: int = DEFAULT_ARTICLE_WORDS) -> None:
+        if num_docs < 2 or article_words < 20:
+            raise ValueError(f"need at least 2 documents and 20 article words, got {num_docs} and {article_words}")
+        self.num_docs, self.seed, self.article_words = num_docs, seed, article_words
         num_regions = min(MAX_REGIONS, max(5, num_docs // 30))
         # Names [0, N) are entities, [N, 2N) people and red links, [2N, 2N + regions) regions.
         self._names = NameSpace(2 * num_docs + num_regions, seed, "wiki-names")
@@ -293,7 +295,11 @@ class WikiWorld:
             links.append((target.index, relation))
 
         sections = list(T.SECTIONS[entity.kind])
-        target_words = lognormal_int(rng, 620, 0.45, 300, 1500)
+        words = self.article_words
+        target_words = lognormal_int(rng, words, 0.45, 300, 1500) if words == DEFAULT_ARTICLE_WORDS else 0
+        if not target_words:  # short articles (the default world stays byte for byte the same)
+            target_words = lognormal_int(rng, words, 0.45, max(20, words // 3), 3 * words)
+            sections = sections[:max(1, min(len(sections), round(target_words / 150)))]
         refs = _RefMaker(self, entity, rng)
 
         # Lead: defining facts plus up to two of the link sentences.
