@@ -294,3 +294,56 @@ def test_reconcile_reports_a_mismatch():
 def test_a_pattern_matching_nothing_is_an_error(tmp_path):
     with pytest.raises(Exception, match="no dump file matches"):
         run_read(tmp_path / "out", str(tmp_path / "missing-*.xml.bz2"))
+
+
+# --------------------------------------------------------------------------------------------
+# Duplicate page ids and redirects written only in the text
+
+
+def _dump(pages: list[tuple[str, str, str, int, str]]) -> str:
+    """(page id, title, timestamp, revision id, wikitext) -> a minimal export-0.10 dump without <redirect>."""
+    body = "".join(
+        f"<page><title>{title}</title><ns>0</ns><id>{page_id}</id><revision><id>{revision}</id>"
+        f"<timestamp>{timestamp}</timestamp><text xml:space=\"preserve\">{html.escape(text)}</text></revision></page>"
+        for page_id, title, timestamp, revision, text in pages)
+    return ('<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/" version="0.10" xml:lang="en">'
+            f"<siteinfo><sitename>Test</sitename><namespaces><namespace key=\"0\" /></namespaces></siteinfo>{body}</mediawiki>")
+
+
+def test_duplicate_page_ids_keep_the_latest_revision_and_dead_letter_the_rest(tmp_path):
+    older = tmp_path / "testwiki-20240101-pages-articles.xml"
+    newer = tmp_path / "testwiki-20240201-pages-articles.xml"
+    older.write_text(_dump([
+        ("5", "Alpha", "2024-01-01T00:00:00Z", 10, "Alpha was a village. It lies near [[Beta]]."),
+        ("6", "Beta", "2024-01-01T00:00:00Z", 11, "Beta is a river."),
+    ]), encoding="utf-8")
+    newer.write_text(_dump([
+        ("5", "Alpha", "2024-02-01T00:00:00Z", 30, "Alpha is a town. It lies on the [[Beta]] river."),
+        ("7", "Gamma", "2024-02-01T00:00:00Z", 31, "#REDIRECT [[Beta]]"),
+    ]), encoding="utf-8")
+    # the older dump is matched second, so the rule is the revision, not the order files are listed in
+    collected = run_read(tmp_path / "out", f"{newer},{older}")
+    documents = by_id(collected["documents"])
+    assert sorted(documents) == ["5", "6"]
+    assert documents["5"][1].startswith("Alpha is a town")
+    duplicates = [e for e in collected["errors"] if e["reason"] == "duplicate_page_id"]
+    assert [(e["record_id"], Path(e["source_file"]).name) for e in duplicates] == [("5", older.name)]
+    assert "revision 10" in duplicates[0]["detail"] and "revision 30" in duplicates[0]["detail"]
+    assert collected["redirects"] == [{"title": "Gamma", "target": "Beta"}]
+    counters = collected["counters"]
+    assert counters["wikipedia.duplicates_superseded"] == 1 and counters["wikipedia.articles_written"] == 2
+    holds, lines = reconcile(counters)
+    assert holds, lines
+    assert "1 superseded" in lines[0]
+
+
+def test_a_dump_matched_twice_yields_each_page_once(real_data, tmp_path):
+    path = real_data(TABLES)
+    copy = tmp_path / "copy-of-tables.xml.bz2"
+    copy.write_bytes(path.read_bytes())
+    once = run_read(tmp_path / "once", str(path))
+    twice = run_read(tmp_path / "twice", f"{path},{copy}")
+    assert by_id(twice["documents"]) == by_id(once["documents"]) and once["documents"]
+    superseded = [e for e in twice["errors"] if e["reason"] == "duplicate_page_id"]
+    assert len(superseded) == len(once["documents"]) == twice["counters"]["wikipedia.duplicates_superseded"]
+    assert reconcile(twice["counters"])[0]

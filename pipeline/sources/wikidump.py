@@ -76,6 +76,9 @@ class RawPage:
     redirect: str | None  # the redirect target as written, or None
     source_file: str
     site: SiteInfo
+    # the (last) revision's <timestamp> and <id>: which of two pages with one page id is the latest
+    timestamp: str = ""
+    revision_id: int = -1
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,7 @@ def _page_from_element(page, source_file: str, site: SiteInfo) -> RawPage | Read
     redirect = None
     has_redirect = False
     text = None
+    timestamp, revision_id = "", -1
     for child in page:
         name = local_name(child.tag)
         if name == "title":
@@ -154,8 +158,13 @@ def _page_from_element(page, source_file: str, site: SiteInfo) -> RawPage | Read
             redirect = child.get("title")
         elif name == "revision":  # pages-articles holds one; a full-history dump ends with the latest
             for field in child:
-                if local_name(field.tag) == "text":
+                field_name = local_name(field.tag)
+                if field_name == "text":
                     text = field.text
+                elif field_name == "timestamp":
+                    timestamp = (field.text or "").strip()
+                elif field_name == "id" and (field.text or "").strip().isdigit():
+                    revision_id = int(field.text.strip())
     if not page_id or not title:
         return ReadFailure(source_file, page_id or None, "bad_page",
                            f"<page> without {'an <id>' if not page_id else 'a <title>'} (title {title!r})", page_read=True)
@@ -169,7 +178,7 @@ def _page_from_element(page, source_file: str, site: SiteInfo) -> RawPage | Read
                            page_read=True)
     if has_redirect and redirect is None:  # export schemas before 0.5: the target is in the text
         redirect = _first_link_target(text or "")
-    return RawPage(page_id, title, namespace, text or "", redirect, source_file, site)
+    return RawPage(page_id, title, namespace, text or "", redirect, source_file, site, timestamp, revision_id)
 
 
 _FIRST_LINK = re.compile(r"\[\[([^\[\]|]+)")

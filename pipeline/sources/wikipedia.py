@@ -16,9 +16,11 @@ Steps, top to bottom:
 * ``CleanPages``: namespace filter (default: articles), redirects (from ``<redirect title=…>``) to
   the ``redirects`` output, empty and disambiguation pages dropped, wikitext cleaned and out-links
   extracted (``linkbert.pipeline.sources.wikitext``); a page the parser fails on is a dead letter.
+* ``DropDuplicatePages``: two pages with one page id (two dumps, overlapping globs) are never both
+  documents: the latest revision is kept, the others are dead letters (``duplicate_page_id``).
 
 Every page read is counted once (``linkbert.pipeline.records.counter``): ``wikipedia.pages_read`` =
-``articles_written`` + ``redirects`` + ``filtered.<namespace|empty|disambiguation>`` + ``failed``,
+``articles_written`` + ``duplicates_superseded`` + ``redirects`` + ``filtered.<namespace|empty|disambiguation>`` + ``failed``,
 checked by ``reconcile``. Outside that sum: ``unreadable_streams`` (corrupt or truncated parts of a
 dump, whose pages were never read) and ``work_units``.
 """
@@ -165,6 +167,81 @@ def page_outcome(page: RawPage, cleaner: WikitextCleaner, namespaces, keep_disam
     return "document", document, ""
 
 
+_VERSION = "_version"  # (timestamp, revision id, file) of a cleaned page, until duplicates are resolved
+
+
+class _CollectVersions(beam.CombineFn):
+    """doc_id -> the versions seen: small tuples, so finding duplicates shuffles no text."""
+
+    def create_accumulator(self):
+        return []
+
+    def add_input(self, accumulator, version):
+        accumulator.append(version)
+        return accumulator
+
+    def merge_accumulators(self, accumulators):
+        return [version for accumulator in accumulators for version in accumulator]
+
+    def extract_output(self, accumulator):
+        return accumulator
+
+
+def _pick_latest(keyed):
+    """(doc_id, documents sharing it) -> the kept document, then the superseded ones."""
+    _doc_id, documents = keyed
+    ranked = sorted(documents, key=lambda d: (d[_VERSION], d["title"], d["text"]), reverse=True)
+    return ranked[0], ranked[1:]
+
+
+class _ResolveDuplicates(beam.DoFn):
+    def setup(self):
+        self._written = counter("wikipedia.articles_written")
+        self._superseded = counter("wikipedia.duplicates_superseded")
+
+    def process(self, keyed):
+        kept, superseded = _pick_latest(keyed)
+        for document in superseded:
+            self._written.dec()
+            self._superseded.inc()
+            timestamp, revision, _file = document[_VERSION]
+            kept_timestamp, kept_revision, kept_file = kept[_VERSION]
+            yield TaggedOutput(ERRORS, error_record(
+                "wikipedia.duplicates", document["source_file"], document["doc_id"], "duplicate_page_id",
+                f"page id {document['doc_id']} ({document['title']!r}, revision {revision}, {timestamp or 'no timestamp'})"
+                f" also in {kept_file} ({kept['title']!r}, revision {kept_revision}, {kept_timestamp or 'no timestamp'}),"
+                " which is kept as the latest revision"))
+        yield {key: value for key, value in kept.items() if key != _VERSION}
+
+
+class DropDuplicatePages(beam.PTransform):
+    """Documents that may share a page id (two dumps, or a dump matched twice) -> one per id and dead letters.
+
+    The latest revision is kept (by <timestamp>, then revision <id>, then file name, then title and text); the
+    others go to the errors output as ``duplicate_page_id`` and are counted in ``wikipedia.duplicates_superseded``
+    (and not in ``articles_written``). Only page ids and versions cross a shuffle unless an id is duplicated.
+    """
+
+    def expand(self, documents):
+        duplicated = (
+            documents
+            | "Versions" >> beam.Map(lambda d: (d["doc_id"], d[_VERSION]))
+            | "CollectVersions" >> beam.CombinePerKey(_CollectVersions())
+            | "Duplicated" >> beam.FlatMap(lambda kv: [(kv[0], True)] if len(kv[1]) > 1 else [])
+        )
+        split = documents | "SplitDuplicated" >> beam.Partition(
+            lambda d, _n, ids: int(d["doc_id"] in ids), 2, beam.pvalue.AsDict(duplicated))
+        unique = split[0] | "StripVersion" >> beam.Map(lambda d: {key: value for key, value in d.items() if key != _VERSION})
+        resolved = (
+            split[1]
+            | "KeyById" >> beam.Map(lambda d: (d["doc_id"], d))
+            | "GroupById" >> beam.GroupByKey()
+            | "KeepLatest" >> beam.ParDo(_ResolveDuplicates()).with_outputs(ERRORS, main="documents")
+        )
+        documents_out = (unique, resolved.documents) | "AllDocuments" >> beam.Flatten()
+        return {"documents": documents_out, "errors": resolved[ERRORS]}
+
+
 class _CleanPages(beam.DoFn):
     """RawPage -> documents / redirects / dead letters, counting each outcome."""
 
@@ -192,7 +269,7 @@ class _CleanPages(beam.DoFn):
                                             self._templates)
         if kind == "document":
             self._written.inc()
-            yield record
+            yield {**record, _VERSION: (page.timestamp, page.revision_id, page.source_file)}
         elif kind == "redirect":
             self._redirects.inc()
             yield TaggedOutput(REDIRECTS, record)
@@ -263,25 +340,29 @@ class ReadWikipedia(beam.PTransform):
         cleaned = read.pages | "CleanPages" >> beam.ParDo(
             _CleanPages(self._namespaces, self._keep_disambiguation), beam.pvalue.AsList(disambiguation)
         ).with_outputs(REDIRECTS, ERRORS, main="documents")
-        errors = (planned["errors"], read[ERRORS], cleaned[ERRORS]) | "MergeErrors" >> beam.Flatten()
-        return {"documents": cleaned.documents, "redirects": cleaned[REDIRECTS], "errors": errors}
+        deduplicated = cleaned.documents | "DropDuplicatePages" >> DropDuplicatePages()
+        errors = (planned["errors"], read[ERRORS], cleaned[ERRORS], deduplicated["errors"]) | "MergeErrors" >> beam.Flatten()
+        return {"documents": deduplicated["documents"], "redirects": cleaned[REDIRECTS], "errors": errors}
 
 
 def reconcile(counters: dict[str, int]) -> tuple[bool, list[str]]:
-    """Check read = written + redirects + filtered(reason) + failed over the run's counters
+    """Check read = written + superseded duplicates + redirects + filtered(reason) + failed over the run's counters
     (``linkbert.pipeline.records.counter`` names; missing ones are 0) -> (holds, summary lines)."""
 
     def get(name: str) -> int:
         return int(counters.get(f"wikipedia.{name}", 0) or 0)
 
     read, written, redirects, failed = get("pages_read"), get("articles_written"), get("redirects"), get("failed")
+    superseded = get("duplicates_superseded")
     prefix = "wikipedia.filtered."
     filtered = {name[len(prefix):]: int(value or 0) for name, value in counters.items() if name.startswith(prefix)}
-    accounted = written + redirects + sum(filtered.values()) + failed
+    accounted = written + superseded + redirects + sum(filtered.values()) + failed
     holds = read == accounted
     reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(filtered.items())) or "none"
     lines = [
-        f"wikipedia: {read} pages read = {written} articles written + {redirects} redirects"
+        f"wikipedia: {read} pages read = {written} articles written"
+        + (f" + {superseded} superseded (a later revision of the same page id is kept)" if superseded else "")
+        + f" + {redirects} redirects"
         f" + {sum(filtered.values())} filtered ({reasons}) + {failed} failed"
         + (": reconciled" if holds else f": MISMATCH, {read - accounted:+d} pages unaccounted for")
     ]
