@@ -1,6 +1,7 @@
 """``linkbert ablation``: the summary statistics, the table's verdict, and the runner end to end on a tiny configuration."""
 
 import json
+import os
 
 import pytest
 
@@ -75,6 +76,19 @@ def test_random_init_floor_is_a_seeded_loadable_qa_model(tmp_path):
     assert models["a"].config.hidden_dropout_prob == 0.0 and AutoTokenizer.from_pretrained(str(tmp_path / "a")).is_fast
     embeddings = {name: model.bert.embeddings.word_embeddings.weight for name, model in models.items()}
     assert torch.equal(embeddings["a"], embeddings["b"]) and not torch.equal(embeddings["a"], embeddings["c"])
+
+
+def test_linkbert_eval_waits_passively_before_torch_loads():
+    """Spinning OpenMP threads made each fine-tuning step ~40x slower on the shared machine: the ablation's
+    84 fine-tunings could not finish. The policy must be set before torch loads to take effect."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys; from linkbert.cli import build_parser; build_parser(['eval', 'finetune']); "
+            "print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)")
+    env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["PASSIVE", "False"]
 
 
 def test_unknown_variant_is_refused_before_any_work(tmp_path):
