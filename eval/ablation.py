@@ -59,6 +59,9 @@ VARIANTS = {
     "bert": Variant("bert", ("--links", "none")),
     "random-init": Variant("random-init", (), data_of="hyperlink", pretrain=False),
 }
+# A tiny model needs a far larger step than BERT-base's 5e-5 to be fine-tuned in 300 steps: chosen on dev F1
+# of the hyperlink and bert seed-0 models (multi-hop) among 5e-5, 5e-4, 1e-3, 2e-3, 4e-3 (docs/ABLATION.md).
+FINETUNE_LR = 2e-3
 BASELINE = "bert"
 FULL = "hyperlink"
 FLOOR = "random-init"
@@ -73,6 +76,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--seeds", type=_positive, default=3, help="seeds per variant (default 3)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {','.join(VARIANTS)}")
     parser.add_argument("--finetune-steps", type=_positive, default=300, help="QA fine-tuning steps per setting (default 300)")
+    parser.add_argument("--finetune-lr", type=float, default=FINETUNE_LR,
+                        help=f"QA fine-tuning peak learning rate (default {FINETUNE_LR:g}; see docs/ABLATION.md)")
     parser.add_argument("--batch-size", type=_positive, default=32, help="pretraining batch (default 32)")
     parser.add_argument("--segment-tokens", type=_positive, default=30, help="tokens per segment (default 30)")
     parser.add_argument("--max-seq-len", type=_positive, default=64, help="tokens per pretraining pair (default 64)")
@@ -177,6 +182,7 @@ def run_variant_seed(config: argparse.Namespace, name: str, seed: int, data_dir:
     for setting in QA_SETTINGS:
         result = _json_step(["eval", "finetune", "--task", "qa", "--model", model, "--data", os.path.join(qa_dir, setting),
                              "--output", os.path.join(run_dir, "qa", setting), "--max-steps", str(config.finetune_steps),
+                             "--lr", str(config.finetune_lr),
                              "--max-seq-len", str(config.qa_max_seq_len), "--doc-stride", str(config.qa_max_seq_len // 3),
                              "--seed", str(seed)],
                             os.path.join(run_dir, f"qa-{setting}.json"), os.path.join(logs, f"qa-{setting}.log"))
@@ -218,7 +224,8 @@ def markdown(results: dict) -> str:
     lines = ["# Ablation: do links help on this corpus?", "",
              f"World: {config['docs']} synthetic documents (seed {config['world_seed']}); tiny models, {config['steps']} "
              f"pretraining steps of {config['batch_size']} x {config['max_seq_len']} tokens; QA fine-tuning "
-             f"{config['finetune_steps']} steps per setting; {config['seeds']} seed(s). Test F1 x100 (SQuAD token F1 "
+             f"{config['finetune_steps']} steps per setting at peak learning rate {config.get('finetune_lr', 5e-5):g}; "
+             f"{config['seeds']} seed(s). Test F1 x100 (SQuAD token F1 "
              f"on questions about held-out documents), mean ± sample standard deviation over seeds. Held-out "
              f"MLM/DRP (%) are measured on each variant's own held-out instances (the relation mix differs between "
              f"variants, so DRP accuracy compares within a row, not across). Train instances: the distinct "
@@ -241,8 +248,9 @@ def markdown(results: dict) -> str:
             if name != reference:
                 cells = [_difference(summary[setting], summaries[reference][setting]) for setting in QA_SETTINGS]
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "## Verdict", "", *verdict(summaries), "", f"Wall time of this invocation: {results['wall_seconds'] / 60:.1f} min (a step whose output "
-              f"already existed was not run again)."]
+    lines += ["", "## Verdict", "", *verdict(summaries), "",
+              f"Wall time of this invocation: {results['wall_seconds'] / 60:.1f} min (a step whose output already existed "
+              f"was not run again)."]
     return "\n".join(lines) + "\n"
 
 
@@ -276,8 +284,11 @@ def verdict(summaries: dict) -> list[str]:
         above = [name for name, s in summaries.items() if name != FLOOR and exceeds_spread(s["multihop"], floor["multihop"])
                  and s["multihop"]["mean"] > floor["multihop"]["mean"]]
         others = [name for name in summaries if name != FLOOR and name not in above]
+        def names(found):
+            return ", ".join(f"`{name}`" for name in found) or "none"
+
         lines.append(f"- Against the floor (`{FLOOR}`, no pretraining) on multi-hop questions: above it beyond the "
-                     f"spread: {', '.join(f'`{n}`' for n in above) or 'none'}; not: {', '.join(f'`{n}`' for n in others) or 'none'}.")
+                     f"spread: {names(above)}; not: {names(others)}.")
     ranked = sorted((name for name in summaries if summaries[name]["multihop"]["mean"] is not None),
                     key=lambda name: -summaries[name]["multihop"]["mean"])
     if ranked:
@@ -326,7 +337,7 @@ def run(config: argparse.Namespace) -> dict:
     per_variant = {name: [run_variant_seed(config, name, seed, data[name], data["_qa"]) for seed in range(config.seeds)]
                    for name in variants}
     results = {
-        "config": {key: getattr(config, key) for key in ("docs", "steps", "seeds", "finetune_steps", "batch_size",
+        "config": {key: getattr(config, key) for key in ("docs", "steps", "seeds", "finetune_steps", "finetune_lr", "batch_size",
                                                          "segment_tokens", "max_seq_len", "qa_max_seq_len",
                                                          "vocab_size", "world_seed")} | {"variants": variants},
         "per_seed": per_variant,

@@ -350,7 +350,8 @@ def heldout_doc_ids(pipeline_output: str) -> set[str]:
         raise FileNotFoundError(f"{pipeline_output}: no manifest.json (is it a 'linkbert pipeline' output?)")
     with FileSystems.open(manifest_path) as handle:
         options = json.load(handle)["options"]
-    files = sorted(m.path for m in FileSystems.match([FileSystems.join(pipeline_output, "documents", "*.parquet")])[0].metadata_list)
+    pattern = FileSystems.join(pipeline_output, "documents", "*.parquet")
+    files = sorted(metadata.path for metadata in FileSystems.match([pattern])[0].metadata_list)
     if not files:
         raise FileNotFoundError(f"{pipeline_output}: no documents/*.parquet")
     doc_ids = []
