@@ -15,7 +15,12 @@ Variants:
 * ``tfidf``, ``random-links``: TF-IDF neighbours and random edges instead of hyperlinks;
 * ``no-diversity``: linked targets drawn uniformly, not proportional to 1/in-degree;
 * ``no-drp``: MLM only, on the ``hyperlink`` variant's instances;
-* ``bert``: contiguous and random pairs only, 50/50, as BERT's NSP (``--links none``).
+* ``bert``: contiguous and random pairs only, 50/50, as BERT's NSP (``--links none``);
+* ``random-init``: no pretraining at all (the tiny architecture, randomly initialised, with the shared
+  vocabulary), fine-tuned like the others: the floor. A pretrained variant that does not beat it
+  has learned nothing the QA sets reward.
+
+QA F1 is stored on SQuAD's 0-1 scale in ``ablation.json`` and shown x100 in the table and the plot.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ class Variant:
     pipeline_args: tuple[str, ...]
     train_args: tuple[str, ...] = ()
     data_of: str | None = None  # reuse another variant's pipeline output
+    pretrain: bool = True  # False: a randomly initialised model (the floor), no intrinsic figures
 
 
 VARIANTS = {
@@ -51,8 +57,14 @@ VARIANTS = {
     "no-diversity": Variant("no-diversity", ("--links", "hyperlink", "--no-diversity")),
     "no-drp": Variant("no-drp", (), ("--no-drp",), data_of="hyperlink"),
     "bert": Variant("bert", ("--links", "none")),
+    "random-init": Variant("random-init", (), data_of="hyperlink", pretrain=False),
 }
+# A tiny model needs a far larger step than BERT-base's 5e-5 to be fine-tuned in 300 steps: chosen on dev F1
+# of the hyperlink and bert seed-0 models (multi-hop) among 5e-5, 5e-4, 1e-3, 2e-3, 4e-3 (docs/ABLATION.md).
+FINETUNE_LR = 2e-3
 BASELINE = "bert"
+FULL = "hyperlink"
+FLOOR = "random-init"
 
 
 def add_parser(subparsers) -> None:
@@ -64,6 +76,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--seeds", type=_positive, default=3, help="seeds per variant (default 3)")
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated subset of {','.join(VARIANTS)}")
     parser.add_argument("--finetune-steps", type=_positive, default=300, help="QA fine-tuning steps per setting (default 300)")
+    parser.add_argument("--finetune-lr", type=float, default=FINETUNE_LR,
+                        help=f"QA fine-tuning peak learning rate (default {FINETUNE_LR:g}; see docs/ABLATION.md)")
     parser.add_argument("--batch-size", type=_positive, default=32, help="pretraining batch (default 32)")
     parser.add_argument("--segment-tokens", type=_positive, default=30, help="tokens per segment (default 30)")
     parser.add_argument("--max-seq-len", type=_positive, default=64, help="tokens per pretraining pair (default 64)")
@@ -130,22 +144,45 @@ def prepare_data(config: argparse.Namespace, variants: list[str]) -> dict[str, s
     return {name: data_dirs[VARIANTS[name].data_of or name] for name in variants} | {"_qa": qa_dir}
 
 
+def random_init_model(tokenizer_dir: str, output: str, seed: int) -> None:
+    """The tiny architecture, randomly initialised (seeded), saved like a pretrained export."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from linkbert.train.model import from_scratch, set_dropout
+    from linkbert.train.presets import PRESETS
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir, local_files_only=True)
+    torch.manual_seed(seed)
+    model = from_scratch(PRESETS["tiny"].architecture, len(tokenizer.get_vocab()), tokenizer.pad_token_id)
+    set_dropout(model, 0.0, 0.0)  # as the pretrained variants, trained with --hidden-dropout 0 --attention-dropout 0
+    model.config.linkbert_drp = False
+    model.save_pretrained(output)
+    tokenizer.save_pretrained(output)
+
+
 def run_variant_seed(config: argparse.Namespace, name: str, seed: int, data_dir: str, qa_dir: str) -> dict:
     run_dir = os.path.join(config.out, "runs", f"{name}-seed{seed}")
     logs = os.path.join(run_dir, "logs")
     model = os.path.join(run_dir, "hf")
-    if not os.path.exists(os.path.join(model, "config.json")):
+    if not VARIANTS[name].pretrain:
+        if not os.path.exists(os.path.join(model, "config.json")):
+            random_init_model(os.path.join(data_dir, "tokenizer"), model, seed)
+    elif not os.path.exists(os.path.join(model, "config.json")):
         _linkbert(["train", "--data", data_dir, "--output", run_dir, "--preset", "tiny", "--max-steps", str(config.steps),
                    "--global-batch-size", str(config.batch_size), "--micro-batch-size", str(config.batch_size),
                    "--max-seq-len", str(config.max_seq_len), "--hidden-dropout", "0", "--attention-dropout", "0",
                    "--seed", str(seed), "--no-progress", "--no-tensorboard", *VARIANTS[name].train_args],
                   os.path.join(logs, "train.log"))
-    intrinsic = _json_step(["eval", "intrinsic", "--model", model, "--data", data_dir],
-                           os.path.join(run_dir, "intrinsic.json"), os.path.join(logs, "intrinsic.log"))
+    intrinsic = {}
+    if VARIANTS[name].pretrain:
+        intrinsic = _json_step(["eval", "intrinsic", "--model", model, "--data", data_dir],
+                               os.path.join(run_dir, "intrinsic.json"), os.path.join(logs, "intrinsic.log"))
     qa = {}
     for setting in QA_SETTINGS:
         result = _json_step(["eval", "finetune", "--task", "qa", "--model", model, "--data", os.path.join(qa_dir, setting),
                              "--output", os.path.join(run_dir, "qa", setting), "--max-steps", str(config.finetune_steps),
+                             "--lr", str(config.finetune_lr),
                              "--max-seq-len", str(config.qa_max_seq_len), "--doc-stride", str(config.qa_max_seq_len // 3),
                              "--seed", str(seed)],
                             os.path.join(run_dir, f"qa-{setting}.json"), os.path.join(logs, f"qa-{setting}.log"))
@@ -183,50 +220,80 @@ def markdown(results: dict) -> str:
     config, summaries = results["config"], results["summary"]
     columns = [*QA_SETTINGS, *INTRINSIC]
     labels = [SETTING_LABELS[c] for c in QA_SETTINGS] + ["held-out MLM acc", "held-out DRP acc"]
+    rows = results.get("train_rows", {})
     lines = ["# Ablation: do links help on this corpus?", "",
              f"World: {config['docs']} synthetic documents (seed {config['world_seed']}); tiny models, {config['steps']} "
              f"pretraining steps of {config['batch_size']} x {config['max_seq_len']} tokens; QA fine-tuning "
-             f"{config['finetune_steps']} steps per setting; {config['seeds']} seed(s); mean ± standard deviation "
-             f"over seeds. Held-out MLM/DRP are measured on each variant's own held-out instances (the relation "
-             f"mix differs between variants, so DRP accuracy compares within a row, not across).", "",
-             "| variant | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+             f"{config['finetune_steps']} steps per setting at peak learning rate {config.get('finetune_lr', 5e-5):g}; "
+             f"{config['seeds']} seed(s). Test F1 x100 (SQuAD token F1 "
+             f"on questions about held-out documents), mean ± sample standard deviation over seeds. Held-out "
+             f"MLM/DRP (%) are measured on each variant's own held-out instances (the relation mix differs between "
+             f"variants, so DRP accuracy compares within a row, not across). Train instances: the distinct "
+             f"pretraining pairs a variant's pipeline wrote (every variant sees the same number of pairs, "
+             f"steps x batch, so fewer distinct pairs means more repeats).", "",
+             "| variant | " + " | ".join(labels) + " | train instances |", "|---|" + "---|" * (len(labels) + 1)]
     for name, summary in summaries.items():
-        scales = [1.0] * len(QA_SETTINGS) + [100.0] * len(INTRINSIC)
-        lines.append(f"| {name} | " + " | ".join(_cell(summary[c], s) for c, s in zip(columns, scales)) + " |")
-    if BASELINE in summaries:
-        lines += ["", f"## Against `{BASELINE}` (difference of means; * when it exceeds the two spreads added)", "",
-                  "| variant | " + " | ".join(SETTING_LABELS[c] for c in QA_SETTINGS) + " |",
+        cells = [_cell(summary[c], 100.0) for c in columns]
+        count = rows.get(name)
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {'none' if count is None else count} |")
+    lines += ["", "## Differences and the seed spread", "",
+              "Each cell: the variant's mean minus the reference's (F1 x100); *exceeds* when the difference is larger "
+              "than the two standard deviations added, *within* otherwise (then it cannot be told from seed noise)."]
+    for reference in (BASELINE, FULL, FLOOR):
+        if reference not in summaries or len(summaries) < 2:
+            continue
+        lines += ["", f"Against `{reference}`:", "", "| variant | " + " | ".join(SETTING_LABELS[c] for c in QA_SETTINGS) + " |",
                   "|---|" + "---|" * len(QA_SETTINGS)]
-        base = summaries[BASELINE]
         for name, summary in summaries.items():
-            if name == BASELINE:
-                continue
-            cells = []
-            for setting in QA_SETTINGS:
-                a, b = summary[setting], base[setting]
-                if a["mean"] is None or b["mean"] is None:
-                    cells.append("n/a")
-                    continue
-                beyond = exceeds_spread(a, b)
-                cells.append(f"{a['mean'] - b['mean']:+.2f}{'*' if beyond else ''}" + ("" if beyond is not None else " (1 seed)"))
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", verdict(summaries), "", f"Wall time: {results['wall_seconds'] / 60:.1f} min."]
+            if name != reference:
+                cells = [_difference(summary[setting], summaries[reference][setting]) for setting in QA_SETTINGS]
+                lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "## Verdict", "", *verdict(summaries), "",
+              f"Wall time of this invocation: {results['wall_seconds'] / 60:.1f} min (a step whose output already existed "
+              f"was not run again)."]
     return "\n".join(lines) + "\n"
 
 
-def verdict(summaries: dict) -> str:
-    full, base = summaries.get("hyperlink"), summaries.get(BASELINE)
-    if not full or not base:
-        return "The full method or the baseline was not run: no verdict."
-    a, b = full["multihop"], base["multihop"]
+def _difference(a: dict, b: dict) -> str:
+    if a["mean"] is None or b["mean"] is None:
+        return "n/a"
     beyond = exceeds_spread(a, b)
-    if beyond is None:
-        return "One seed only: no difference can be told from seed noise."
-    if beyond and a["mean"] > b["mean"]:
-        return f"On multi-hop questions the full method beats `{BASELINE}` by more than the seed spread."
-    return (f"On multi-hop questions the full method does not beat `{BASELINE}` by more than the seed spread "
-            f"({a['mean']:.2f} ± {a['std']:.2f} vs {b['mean']:.2f} ± {b['std']:.2f}): at this size (steps, documents) "
-            f"the benchmark does not separate the variants.")
+    word = "(1 seed)" if beyond is None else "exceeds" if beyond else "within"
+    return f"{100 * (a['mean'] - b['mean']):+.2f} {word}"
+
+
+def verdict(summaries: dict) -> list[str]:
+    """Plain sentences: the full method against the baseline and the floor on multi-hop questions, and the ordering."""
+    lines = []
+    full, base = summaries.get(FULL), summaries.get(BASELINE)
+    if not full or not base:
+        lines.append("- The full method or the baseline was not run: no verdict on links.")
+    else:
+        a, b = full["multihop"], base["multihop"]
+        beyond = exceeds_spread(a, b)
+        if beyond is None:
+            lines.append("- One seed only: no difference can be told from seed noise.")
+        elif beyond and a["mean"] > b["mean"]:
+            lines.append(f"- On multi-hop questions the full method beats `{BASELINE}` by more than the seed spread.")
+        else:
+            lines.append(f"- On multi-hop questions the full method does not beat `{BASELINE}` by more than the seed "
+                         f"spread ({100 * a['mean']:.2f} ± {100 * a['std']:.2f} vs {100 * b['mean']:.2f} ± "
+                         f"{100 * b['std']:.2f}): at this size (steps, documents) the benchmark does not separate them.")
+    floor = summaries.get(FLOOR)
+    if floor:
+        above = [name for name, s in summaries.items() if name != FLOOR and exceeds_spread(s["multihop"], floor["multihop"])
+                 and s["multihop"]["mean"] > floor["multihop"]["mean"]]
+        others = [name for name in summaries if name != FLOOR and name not in above]
+        def names(found):
+            return ", ".join(f"`{name}`" for name in found) or "none"
+
+        lines.append(f"- Against the floor (`{FLOOR}`, no pretraining) on multi-hop questions: above it beyond the "
+                     f"spread: {names(above)}; not: {names(others)}.")
+    ranked = sorted((name for name in summaries if summaries[name]["multihop"]["mean"] is not None),
+                    key=lambda name: -summaries[name]["multihop"]["mean"])
+    if ranked:
+        lines.append("- Multi-hop ordering by mean: " + " > ".join(f"`{name}`" for name in ranked) + ".")
+    return lines
 
 
 def plot(results: dict, path: str) -> None:
@@ -240,17 +307,22 @@ def plot(results: dict, path: str) -> None:
     width = 0.8 / len(names)
     for position, name in enumerate(names):
         summary = results["summary"][name]
-        means = [summary[s]["mean"] or 0.0 for s in QA_SETTINGS]
-        errors = [summary[s]["std"] or 0.0 for s in QA_SETTINGS]
+        means = [100 * (summary[s]["mean"] or 0.0) for s in QA_SETTINGS]
+        errors = [100 * (summary[s]["std"] or 0.0) for s in QA_SETTINGS]
         xs = [index + position * width for index in range(len(QA_SETTINGS))]
         axis.bar(xs, means, width, yerr=errors, capsize=3, label=name)
     axis.set_xticks([index + 0.4 - width / 2 for index in range(len(QA_SETTINGS))])
     axis.set_xticklabels([SETTING_LABELS[s] for s in QA_SETTINGS])
-    axis.set_ylabel("test F1")
+    axis.set_ylabel("test F1 (x100), mean ± std over seeds")
     axis.legend(fontsize=8, ncol=4)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
+
+
+def _train_rows(data_dir: str) -> int:
+    with open(os.path.join(data_dir, "manifest.json"), encoding="utf-8") as handle:
+        return json.load(handle)["splits"]["train"]["rows"]
 
 
 def run(config: argparse.Namespace) -> dict:
@@ -265,11 +337,12 @@ def run(config: argparse.Namespace) -> dict:
     per_variant = {name: [run_variant_seed(config, name, seed, data[name], data["_qa"]) for seed in range(config.seeds)]
                    for name in variants}
     results = {
-        "config": {key: getattr(config, key) for key in ("docs", "steps", "seeds", "finetune_steps", "batch_size",
+        "config": {key: getattr(config, key) for key in ("docs", "steps", "seeds", "finetune_steps", "finetune_lr", "batch_size",
                                                          "segment_tokens", "max_seq_len", "qa_max_seq_len",
                                                          "vocab_size", "world_seed")} | {"variants": variants},
         "per_seed": per_variant,
         "summary": {name: summarise(runs) for name, runs in per_variant.items()},
+        "train_rows": {name: _train_rows(data[name]) if VARIANTS[name].pretrain else None for name in variants},
         "wall_seconds": round(time.time() - started, 1),
     }
     with open(os.path.join(config.out, "ablation.json"), "w", encoding="utf-8") as handle:

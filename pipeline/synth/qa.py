@@ -10,14 +10,17 @@ Questions that need two linked documents, as HotpotQA's bridge questions do:
   passage (its lead and the sentence that names Y) followed by Y's passage (its lead and the
   sentence that states the fact).
 * **single-hop** (control): the same context and fact, but the question names Y itself.
-* **distractor** (the paper's Table 3): the multi-hop test questions with 1-2 passages of other
-  questions of the same split prepended or appended (seeded), answer offsets shifted.
+* **distractor** (the paper's Table 3): the multi-hop questions with 1-2 passages of unrelated documents
+  (neither X nor Y, nor naming either) from other questions of the same split, placed before or after
+  the context (seeded), answer offsets shifted.
 * **few-shot** (Table 4): 10% of the multi-hop training questions (seeded), same dev and test.
 
 Entities are split, not questions: the question entity (X for multi-hop, Y for single-hop) of a test
 question is never the question entity of a train or dev question. With ``heldout_ids`` (the
 held-out documents of a pipeline output), test questions are asked about held-out documents: their
-text was never pretrained on, their link neighbours were.
+text was never pretrained on, their link neighbours were. A test document's text appears in test
+contexts only (never in what the model is fine-tuned on), and the Y of every multi-hop question is a
+document outside the test split, so a test question's answer document was pretrained on.
 """
 
 from __future__ import annotations
@@ -98,6 +101,15 @@ class Link:
     source: str
     target: str
     relation: str
+
+
+@dataclass(frozen=True)
+class LinkQuestions:
+    """The two questions asked about one planted link, and the two passages of their shared context."""
+    multi: dict
+    single: dict
+    x_passage: str
+    y_passage: str
 
 
 def sentences(text: str) -> list[str]:
@@ -206,8 +218,8 @@ def _bridge_sentence(x: Article, y: Article, relation: str) -> str | None:
     return next((s for s in sentences(x.text) if _contains_word(s, y.name) and any(p in s for p in phrases)), None)
 
 
-def link_questions(x: Article, y: Article, relation: str, seed: int) -> tuple[dict, dict] | None:
-    """(multi-hop, single-hop) questions for the planted link x -> y, or None when no fact of y
+def link_questions(x: Article, y: Article, relation: str, seed: int) -> LinkQuestions | None:
+    """The multi-hop and single-hop questions for the planted link x -> y, or None when no fact of y
     can be asked honestly (stated in y's text, absent from x's) or the link sentence is not found."""
     bridge = _bridge_sentence(x, y, relation)
     description = RELATION_DESCRIPTIONS.get(relation)
@@ -231,7 +243,7 @@ def link_questions(x: Article, y: Article, relation: str, seed: int) -> tuple[di
         qid = f"{x.doc_id}-{y.doc_id}-{fact}"  # parse_question_id reads it back
         multi = _example(f"multi-{qid}", template.format(D=described), [x_passage, y_passage], answer, 1)
         single = _example(f"single-{qid}", template.format(D=y.title), [x_passage, y_passage], answer, 1)
-        return multi, single
+        return LinkQuestions(multi, single, x_passage, y_passage)
     return None
 
 
@@ -250,16 +262,24 @@ def split_of_entity(doc_id: str, seed: int, heldout_ids: set[str] | None, dev_fr
     return "test" if uniform < test_fraction else "dev" if uniform < test_fraction + dev_fraction else "train"
 
 
-def with_distractors(examples: list[dict], seed: int) -> list[dict]:
-    """Each question's context with 1-2 passages of other questions of the same split, placed before
-    or after it (seeded); answer offsets are shifted by what was prepended."""
-    if len(examples) < 3:
-        return [dict(example) for example in examples]
+def with_distractors(examples: list[dict], pool: list[tuple[str, str]], names: dict[str, str], seed: int) -> list[dict]:
+    """Each question's context with 1-2 passages of unrelated documents placed before or after it (seeded);
+    answer offsets are shifted by what was prepended. ``pool``: (doc_id, passage) of the split's questions;
+    a passage is unrelated when its document is neither X nor Y and it names neither (``names``: doc_id ->
+    name)."""
     out = []
-    for position, example in enumerate(examples):
+    for example in examples:
+        x, y, _ = parse_question_id(example["id"])
         rng = keyed_rng(seed, "synth-qa-distractor", example["id"])
-        others = [other for other in rng.sample(range(len(examples)), min(4, len(examples))) if other != position]
-        chosen = [examples[other]["context"] for other in others[: rng.choice((1, 2))]]
+        wanted, chosen, docs = rng.choice((1, 2)), [], {x, y}
+        for index in rng.sample(range(len(pool)), min(len(pool), 16)):
+            doc, passage = pool[index]
+            if doc in docs or _contains_word(passage, names[x]) or _contains_word(passage, names[y]):
+                continue
+            chosen.append(passage)
+            docs.add(doc)
+            if len(chosen) == wanted:
+                break
         before = [passage for passage in chosen if rng.random() < 0.5]
         after = [passage for passage in chosen if passage not in before]
         prefix = " ".join(before) + (" " if before else "")
@@ -277,38 +297,68 @@ def few_shot(examples: list[dict], fraction: float, seed: int) -> list[dict]:
 
 def build_sets(articles: dict[str, Article], links: Iterable[Link], seed: int, heldout_ids: set[str] | None = None,
                dev_fraction: float = 0.1, test_fraction: float = 0.2, fewshot_fraction: float = 0.1) -> dict:
-    """{setting: {split: examples}} for multihop, singlehop, multihop-distractor, multihop-fewshot."""
+    """{setting: {split: examples}} for multihop, singlehop, multihop-distractor, multihop-fewshot.
+
+    A test document's text is kept out of train and dev contexts, and no multi-hop Y is a test document
+    (with ``heldout_ids``: a test question's answer document was pretrained on)."""
+    def split_of(doc_id: str) -> str:
+        return split_of_entity(doc_id, seed, heldout_ids, dev_fraction, test_fraction)
+
     multi = {split: [] for split in SPLITS}
     single = {split: [] for split in SPLITS}
+    pools = {split: {} for split in SPLITS}  # (doc_id, passage) -> None: the distractor passages, in order
     asked_single = set()
     for link in sorted(links, key=lambda link: (link.source, link.target)):
         x, y = articles.get(link.source), articles.get(link.target)
         if x is None or y is None or x.doc_id == y.doc_id:
             continue
+        x_split, y_split = split_of(x.doc_id), split_of(y.doc_id)
+        ask_multi = y_split != "test"
+        # One single-hop question per entity, split by that entity; X's passage is in its context too.
+        ask_single = y.doc_id not in asked_single and (y_split == "test" or x_split != "test")
+        if not ask_multi and not ask_single:
+            continue
         made = link_questions(x, y, link.relation, seed)
         if made is None:
             continue
-        multi[split_of_entity(x.doc_id, seed, heldout_ids, dev_fraction, test_fraction)].append(made[0])
-        if y.doc_id not in asked_single:  # one single-hop question per entity, split by that entity
+        if ask_multi:
+            multi[x_split].append(made.multi)
+            pools[x_split].update({(x.doc_id, made.x_passage): None, (y.doc_id, made.y_passage): None})
+        if ask_single:
             asked_single.add(y.doc_id)
-            single[split_of_entity(y.doc_id, seed, heldout_ids, dev_fraction, test_fraction)].append(made[1])
+            single[y_split].append(made.single)
+    names = {doc_id: article.name for doc_id, article in articles.items()}
     return {
         "multihop": multi,
         "singlehop": single,
-        "multihop-distractor": {split: with_distractors(multi[split], seed) for split in SPLITS},
+        "multihop-distractor": {split: with_distractors(multi[split], list(pools[split]), names, seed) for split in SPLITS},
         "multihop-fewshot": {"train": few_shot(multi["train"], fewshot_fraction, seed), "dev": multi["dev"],
                              "test": multi["test"]},
     }
 
 
 def heldout_doc_ids(pipeline_output: str) -> set[str]:
-    """The anchor documents of a pipeline output's held-out instances."""
-    import pyarrow.dataset as ds
+    """Every document a pipeline output held out (its seed and fraction, applied to its documents table), also
+    those that gave no held-out instance."""
+    import pyarrow.parquet as pq
+    from apache_beam.io.filesystems import FileSystems
 
-    files = sorted(glob.glob(os.path.join(pipeline_output, "instances", "heldout-*.parquet")))
+    from linkbert.pipeline.instances.pairing import is_heldout
+
+    manifest_path = FileSystems.join(pipeline_output, "manifest.json")
+    if not FileSystems.exists(manifest_path):
+        raise FileNotFoundError(f"{pipeline_output}: no manifest.json (is it a 'linkbert pipeline' output?)")
+    with FileSystems.open(manifest_path) as handle:
+        options = json.load(handle)["options"]
+    pattern = FileSystems.join(pipeline_output, "documents", "*.parquet")
+    files = sorted(metadata.path for metadata in FileSystems.match([pattern])[0].metadata_list)
     if not files:
-        raise FileNotFoundError(f"{pipeline_output}: no instances/heldout-*.parquet (is it a 'linkbert pipeline' output?)")
-    return set(ds.dataset(files).to_table(columns=["doc_a"]).column("doc_a").to_pylist())
+        raise FileNotFoundError(f"{pipeline_output}: no documents/*.parquet")
+    doc_ids = []
+    for path in files:
+        with FileSystems.open(path) as handle:
+            doc_ids += pq.read_table(handle, columns=["doc_id"]).column("doc_id").to_pylist()
+    return {doc_id for doc_id in doc_ids if is_heldout(options["seed"], doc_id, options["heldout_fraction"])}
 
 
 def write_sets(sets: dict, out: str) -> dict[str, dict[str, int]]:
