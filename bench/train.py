@@ -174,7 +174,7 @@ def bench(name: str, rounds: int, steps: int, workdir: Path) -> None:
 
     shape = SHAPES[name]
     seq_len, batch = shape[4], shape[5]
-    tokenizer = AutoTokenizer.from_pretrained(str(MINILM))
+    tokenizer = AutoTokenizer.from_pretrained(str(MINILM), local_files_only=True)
     data_dir = write_shards(workdir / name, tokenizer, seq_len, rows=512)
     stream = dataset_for(data_dir, tokenizer, batch, num_workers=0).stream(0)
     batches = [b for _, b in zip(range(8), stream.batches())]

@@ -102,7 +102,7 @@ def main() -> None:
     topology = distributed.init()
     seq_len = 512
     hidden, layers, heads, intermediate = SHAPES["base"][:4]
-    tokenizer = AutoTokenizer.from_pretrained(str(MINILM))
+    tokenizer = AutoTokenizer.from_pretrained(str(MINILM), local_files_only=True)
     architecture = presets.Architecture(hidden, layers, heads, intermediate)
     preset = presets.Preset("bench-gpu", architecture, False, lr=1e-4, max_steps=100_000, warmup_fraction=0.01,
                             global_batch_size=args.micro_batch * topology.world_size,
