@@ -347,7 +347,8 @@ class ReadWikipedia(beam.PTransform):
 
 def reconcile(counters: dict[str, int]) -> tuple[bool, list[str]]:
     """Check read = written + superseded duplicates + redirects + filtered(reason) + failed over the run's counters
-    (``linkbert.pipeline.records.counter`` names; missing ones are 0) -> (holds, summary lines)."""
+    (``linkbert.pipeline.records.counter`` names; missing ones are 0), and that no dump part was unreadable
+    -> (holds, summary lines)."""
 
     def get(name: str) -> int:
         return int(counters.get(f"wikipedia.{name}", 0) or 0)
@@ -374,7 +375,7 @@ def reconcile(counters: dict[str, int]) -> tuple[bool, list[str]]:
     units = get("work_units")
     if units:
         lines.append(f"wikipedia: the dumps were read as {units} work unit(s)")
-    return holds, lines
+    return holds and not unreadable, lines  # like PubMed's: a file or stream lost is not reconciled
 
 
 def _read_from_options(pipeline, config) -> dict:
