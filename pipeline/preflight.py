@@ -5,6 +5,7 @@ writable and holds no earlier run (unless ``--overwrite``, which clears it throu
 from __future__ import annotations
 
 import argparse
+import logging
 import uuid
 
 from apache_beam.io.filesystems import FileSystems
@@ -57,6 +58,10 @@ def check_option_combinations(config: argparse.Namespace) -> None:
     if segment is not None and seq is not None and seq < 2 * segment:
         raise UsageError(f"--max-seq-len {seq} is below two segments of --segment-tokens {segment} ({2 * segment}):"
                          f" B would be cut to fit; give --max-seq-len >= {2 * segment} or a smaller --segment-tokens")
+    if segment is not None and seq is not None and seq < 2 * segment + 3:  # [CLS] A [SEP] B [SEP]
+        logging.warning("--max-seq-len %d leaves room for two segments of --segment-tokens %d but not their 3 special "
+                        "tokens: a pair of two full segments loses up to %d token(s) of B (--max-seq-len %d avoids it)",
+                        seq, segment, 2 * segment + 3 - seq, 2 * segment + 3)
 
 
 def _patterns(value: str) -> list[str]:

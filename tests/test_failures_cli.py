@@ -333,3 +333,15 @@ def test_a_cut_pmc_efetch_result_keeps_its_whole_articles_and_exits_1(tmp_path, 
     assert set(documents.column("doc_id").to_pylist()) == expected
     errors = [json.loads(x) for p in (out / "errors").glob("errors*") for x in p.open()]
     assert len(errors) == 1 and "article 2 of the <pmc-articleset>" in errors[0]["detail"]
+
+
+def test_max_seq_len_without_room_for_the_special_tokens_warns(caplog):
+    from linkbert.pipeline.preflight import check_option_combinations
+
+    with caplog.at_level("WARNING"):
+        check_option_combinations(argparse.Namespace(segment_tokens=254, max_seq_len=510))
+    assert "loses up to 1 token(s) of B" in caplog.text and "--max-seq-len 511 avoids it" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        check_option_combinations(argparse.Namespace(segment_tokens=254, max_seq_len=512))
+    assert caplog.text == ""
