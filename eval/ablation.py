@@ -172,7 +172,9 @@ def run_variant_seed(config: argparse.Namespace, name: str, seed: int, data_dir:
         _linkbert(["train", "--data", data_dir, "--output", run_dir, "--preset", "tiny", "--max-steps", str(config.steps),
                    "--global-batch-size", str(config.batch_size), "--micro-batch-size", str(config.batch_size),
                    "--max-seq-len", str(config.max_seq_len), "--hidden-dropout", "0", "--attention-dropout", "0",
-                   "--seed", str(seed), "--no-progress", "--no-tensorboard", *VARIANTS[name].train_args],
+                   "--seed", str(seed), "--no-progress", "--no-tensorboard", *VARIANTS[name].train_args,
+                   # an ablation interrupted mid-pretraining continues from its last checkpoint
+                   *(["--resume"] if os.path.isdir(os.path.join(run_dir, "checkpoints")) else [])],
                   os.path.join(logs, "train.log"))
     intrinsic = {}
     if VARIANTS[name].pretrain:

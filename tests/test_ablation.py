@@ -1,5 +1,6 @@
 """``linkbert ablation``: the summary statistics, the table's verdict, and the runner end to end on a tiny configuration."""
 
+import argparse
 import json
 import os
 
@@ -89,6 +90,22 @@ def test_linkbert_eval_waits_passively_before_torch_loads():
     env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["PASSIVE", "False"]
+
+
+def test_pretraining_interrupted_after_a_checkpoint_resumes_instead_of_being_refused(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_linkbert(args, log_path):
+        calls.append(args)
+        raise SystemExit("stop after the train command")
+
+    monkeypatch.setattr(ablation, "_linkbert", fake_linkbert)
+    config = argparse.Namespace(out=str(tmp_path), steps=10, batch_size=4, max_seq_len=32)
+    for expected in (False, True):
+        with pytest.raises(SystemExit):
+            ablation.run_variant_seed(config, "hyperlink", 0, "DATA", "QA")
+        assert ("--resume" in calls[-1]) is expected and calls[-1][0] == "train"
+        os.makedirs(tmp_path / "runs" / "hyperlink-seed0" / "checkpoints" / "step00000005", exist_ok=True)
 
 
 def test_unknown_variant_is_refused_before_any_work(tmp_path):
